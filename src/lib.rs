@@ -1,0 +1,17 @@
+//! CXR Lab: chest X-ray augmentation, DenseNet training and evaluation that runs where the data is.
+//!
+//! The core modules (`model`, `train`, `backend`, `protocol`) know nothing of yew or the DOM.
+//! They take a burn [`Device`](burn::tensor::Device), so the same code runs on WebGPU in the
+//! browser, on `flex` (the CPU) in the browser and natively, and is tested with `cargo test`.
+//! The browser shell (`web`: the worker that owns the compute; `ui`: the yew page) only exists on
+//! `wasm32`.
+
+pub mod backend;
+pub mod model;
+pub mod protocol;
+pub mod train;
+
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod web;

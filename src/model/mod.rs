@@ -1,0 +1,4 @@
+//! Models: the networks the worker trains and runs.
+
+pub mod init;
+pub mod tiny_cnn;

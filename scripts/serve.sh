@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 scripts/setup.sh
-trunk build --release
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release
 exec node tests/e2e/serve.mjs dist "${PORT:-8080}"

@@ -12,10 +12,10 @@ step "native tests (burn flex on the CPU)"
 cargo test --release
 
 step "browser tests: WebGPU vs CPU in headless Chromium"
-cargo test --release --target wasm32-unknown-unknown --test web
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo test --release --target wasm32-unknown-unknown --test web
 
 step "release build of the page"
-trunk build --release
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release
 ls -l dist/*.wasm
 
 step "end-to-end tests of the page"

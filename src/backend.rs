@@ -64,6 +64,10 @@ mod tests {
             fallback_reason: None,
         };
         assert_eq!(info.summary(), "WebGPU — google swiftshader");
-        assert!(BackendInfo::cpu(Some("no adapter".into())).summary().starts_with("CPU"));
+        assert!(
+            BackendInfo::cpu(Some("no adapter".into()))
+                .summary()
+                .starts_with("CPU")
+        );
     }
 }

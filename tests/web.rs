@@ -29,7 +29,10 @@ async fn the_training_step_agrees_on_webgpu_and_cpu() {
     assert_eq!(backend.kind, BackendKind::WebGpu, "{backend:?}");
     assert_eq!(backend.adapter, adapter);
     let device_name = format!("{gpu_device:?}").to_lowercase();
-    assert!(device_name.contains("wgpu"), "not a wgpu device: {device_name}");
+    assert!(
+        device_name.contains("wgpu"),
+        "not a wgpu device: {device_name}"
+    );
 
     let mut on_gpu = SmokeTrainer::new(&gpu_device.autodiff(), 11);
     let mut on_cpu = SmokeTrainer::new(&cpu_device().autodiff(), 11);
@@ -37,7 +40,10 @@ async fn the_training_step_agrees_on_webgpu_and_cpu() {
         let gpu = on_gpu.step().await.expect("WebGPU read-back");
         let cpu = on_cpu.step().await.expect("CPU read-back");
         assert_eq!(gpu.step, cpu.step);
-        assert!(close(gpu.loss_before, cpu.loss_before), "{gpu:?} vs {cpu:?}");
+        assert!(
+            close(gpu.loss_before, cpu.loss_before),
+            "{gpu:?} vs {cpu:?}"
+        );
         assert!(close(gpu.loss_after, cpu.loss_after), "{gpu:?} vs {cpu:?}");
         assert!(gpu.loss_after < gpu.loss_before, "{gpu:?}");
     }

@@ -32,8 +32,16 @@ fn smoke(args: &[String]) -> Result<(), String> {
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
-            "--steps" => steps = value.parse().map_err(|_| format!("--steps {value}: not a count"))?,
-            "--seed" => seed = value.parse().map_err(|_| format!("--seed {value}: not a number"))?,
+            "--steps" => {
+                steps = value
+                    .parse()
+                    .map_err(|_| format!("--steps {value}: not a count"))?
+            }
+            "--seed" => {
+                seed = value
+                    .parse()
+                    .map_err(|_| format!("--seed {value}: not a number"))?
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }

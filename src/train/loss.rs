@@ -63,7 +63,10 @@ mod tests {
             }
         }
         expected /= 6.0;
-        assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
+        assert!(
+            (f64::from(got) - expected).abs() < 1e-5,
+            "{got} vs {expected}"
+        );
     }
 
     #[test]
@@ -90,7 +93,10 @@ mod tests {
             }
         }
         expected /= 4.0;
-        assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
+        assert!(
+            (f64::from(got) - expected).abs() < 1e-5,
+            "{got} vs {expected}"
+        );
     }
 
     #[test]

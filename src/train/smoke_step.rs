@@ -161,8 +161,8 @@ mod tests {
     #[test]
     fn the_batch_labels_match_the_squares() {
         let (images, targets) = synthetic_batch();
-        let pixels = images.to_vec::<f32>().expect("f32 data");
-        let targets = targets.to_vec::<f32>().expect("f32 data");
+        let pixels = images.try_to_vec::<f32>().expect("f32 data");
+        let targets = targets.try_to_vec::<f32>().expect("f32 data");
         for i in 0..BATCH {
             let image = &pixels[i * IMAGE_SIDE * IMAGE_SIDE..(i + 1) * IMAGE_SIDE * IMAGE_SIDE];
             let bright: Vec<(usize, usize)> = (0..image.len())

@@ -21,7 +21,11 @@ pub struct SmokePanelProps {
 #[function_component(SmokePanel)]
 pub fn smoke_panel(props: &SmokePanelProps) -> Html {
     let onclick = props.on_step.reform(|_| ());
-    let label = if props.running { "Training…" } else { "Run a training step" };
+    let label = if props.running {
+        "Training…"
+    } else {
+        "Run a training step"
+    };
     html! {
         <section id="smoke" class="panel">
             <h2>{ "Check the compute path" }</h2>

@@ -77,13 +77,21 @@ fn describe_adapter(adapter: &JsValue) -> String {
         .join(" ");
     let description = text("description");
     if !description.is_empty() {
-        name = if name.is_empty() { description } else { format!("{name} ({description})") };
+        name = if name.is_empty() {
+            description
+        } else {
+            format!("{name} ({description})")
+        };
     }
     if name.is_empty() {
         name = "unnamed WebGPU adapter".to_owned();
     }
-    let fallback = property(&info, "isFallbackAdapter").as_bool().unwrap_or(false)
-        || property(adapter, "isFallbackAdapter").as_bool().unwrap_or(false);
+    let fallback = property(&info, "isFallbackAdapter")
+        .as_bool()
+        .unwrap_or(false)
+        || property(adapter, "isFallbackAdapter")
+            .as_bool()
+            .unwrap_or(false);
     if fallback {
         name.push_str(" — software fallback adapter");
     }

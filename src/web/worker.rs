@@ -35,21 +35,28 @@ impl Worker for ComputeWorker {
 
     fn received(&mut self, scope: &WorkerScope<Self>, request: Request, id: HandlerId) {
         if self.requests.unbounded_send((id, request)).is_err() {
-            scope.respond(id, Response::Failed("the compute worker has stopped".into()));
+            scope.respond(
+                id,
+                Response::Failed("the compute worker has stopped".into()),
+            );
         }
     }
 }
 
 /// Picks the device once, then answers the queued requests in order.
-async fn serve(scope: WorkerScope<ComputeWorker>, mut queue: UnboundedReceiver<(HandlerId, Request)>) {
+async fn serve(
+    scope: WorkerScope<ComputeWorker>,
+    mut queue: UnboundedReceiver<(HandlerId, Request)>,
+) {
     let (device, backend) = select_device().await;
     let mut smoke: Option<SmokeTrainer> = None;
     while let Some((id, request)) = queue.next().await {
         let response = match request {
             Request::Backend => Response::Backend(backend.clone()),
             Request::SmokeStep => {
-                let trainer =
-                    smoke.get_or_insert_with(|| SmokeTrainer::new(&device.clone().autodiff(), SMOKE_SEED));
+                let trainer = smoke.get_or_insert_with(|| {
+                    SmokeTrainer::new(&device.clone().autodiff(), SMOKE_SEED)
+                });
                 match trainer.step().await {
                     Ok(report) => Response::StepDone(report),
                     Err(e) => Response::Failed(e.to_string()),

@@ -7,6 +7,7 @@
 //! `wasm32`.
 
 pub mod backend;
+pub mod data;
 pub mod model;
 pub mod protocol;
 pub mod train;

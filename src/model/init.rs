@@ -15,7 +15,12 @@ use crate::backend::cpu_device;
 /// `build` receives the CPU device. The result is an independent copy on `device`, with its own
 /// autodiff graph when `device` has autodiff.
 pub fn seeded_on<M: Module>(seed: u64, device: &Device, build: impl FnOnce(&Device) -> M) -> M {
-    let cpu = cpu_device();
+    // `fork` keeps the source's autodiff association, so build where gradients will be wanted.
+    let cpu = if device.is_autodiff() {
+        cpu_device().autodiff()
+    } else {
+        cpu_device()
+    };
     cpu.seed(seed);
     let module = build(&cpu);
     module.visit(&mut Materialise);

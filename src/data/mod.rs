@@ -9,18 +9,30 @@
 //! - [`split`]: a seeded, reproducible train/validation/test split by patient, so no patient is
 //!   on two sides.
 //! - [`frequency`]: positives per finding on each side of the split, for the class-balance chart.
+//! - [`image`]: PNG/JPEG bytes to one grey `u8` square at the working resolution;
+//!   [`dicom`]: the same from uncompressed DICOM.
+//! - [`store`]: the loaded images, once, as `u8`.
+//! - [`ingest`]: dropped files in, a store, labels and "Issues with your data" out.
 //!
 //! The image pipeline joins images to rows by file name with [`LabelTable::lookup`].
 
+pub mod dicom;
 pub mod finding;
 pub mod frequency;
+pub mod image;
+pub mod ingest;
 pub mod labels;
 pub mod split;
+pub mod store;
 
+pub use dicom::decode_dicom;
 pub use finding::Finding;
 pub use frequency::{ClassCount, Frequencies, SplitFrequencies, class_frequencies};
+pub use image::{DEFAULT_SIDE, GreyImage, ImageError, ImageErrorKind, decode_grey};
+pub use ingest::{Added, DataIssue, Dataset, FileKind, Ingest, classify};
 pub use labels::{
     LabelError, LabelFormat, LabelRow, LabelTable, Location, LookupError, PatientId, ProblemKind,
     RowProblem, Targets, UncertainPolicy,
 };
 pub use split::{PatientSplit, SideSummary, Split, SplitConfig, SplitError, SplitSummary};
+pub use store::ImageStore;

@@ -13,6 +13,7 @@
 //!   [`dicom`]: the same from uncompressed DICOM.
 //! - [`store`]: the loaded images, once, as `u8`.
 //! - [`ingest`]: dropped files in, a store, labels and "Issues with your data" out.
+//! - [`summary`]: the plain-data summary of a loaded set that the worker sends the page.
 //!
 //! The image pipeline joins images to rows by file name with [`LabelTable::lookup`].
 
@@ -24,6 +25,7 @@ pub mod ingest;
 pub mod labels;
 pub mod split;
 pub mod store;
+pub mod summary;
 
 pub use dicom::decode_dicom;
 pub use finding::Finding;
@@ -36,3 +38,4 @@ pub use labels::{
 };
 pub use split::{PatientSplit, SideSummary, Split, SplitConfig, SplitError, SplitSummary};
 pub use store::ImageStore;
+pub use summary::{DatasetSummary, IssueLine, SplitView};

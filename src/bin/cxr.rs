@@ -3,11 +3,18 @@
 //! Today it has one command, `cxr smoke [--steps N] [--seed S]`: the page's training step on the
 //! CPU (burn `flex`), printing the loss before and after each Adam step.
 
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::backend::cpu_device;
+#[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::train::smoke_step::SmokeTrainer;
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -25,6 +32,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn smoke(args: &[String]) -> Result<(), String> {
     let mut steps = 5usize;
     let mut seed = 42u64;

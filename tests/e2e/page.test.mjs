@@ -2,8 +2,6 @@
 // Debian's chromium. With WebGPU (SwiftShader) and without it (the CPU fallback).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -27,8 +25,8 @@ after(() => server.close());
 
 /** Opens the page in a fresh browser; records console errors and every request. */
 async function openPage({ webgpu }) {
-  const profile = mkdtempSync(join(tmpdir(), 'cxr-e2e-'));
-  const args = [...FLAGS, `--user-data-dir=${profile}`];
+  // playwright gives every launch a fresh, temporary profile.
+  const args = [...FLAGS];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
   const context = await browser.newContext();
@@ -40,7 +38,7 @@ async function openPage({ webgpu }) {
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker: ${m.text()}`); }));
   await page.goto(`${origin}/`);
-  const close = async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); };
+  const close = () => browser.close();
   return { page, requests, errors, close };
 }
 

@@ -21,7 +21,8 @@ pub enum BackendKind {
 pub struct BackendInfo {
     /// Which backend runs.
     pub kind: BackendKind,
-    /// The adapter's name, e.g. "google swiftshader (software fallback adapter)" or "CPU (flex)".
+    /// The adapter's name, e.g. "google swiftshader — software fallback adapter", or
+    /// "burn flex on the processor" for the CPU.
     pub adapter: String,
     /// Why the CPU runs, when WebGPU was wanted but could not be used; `None` on WebGPU.
     pub fallback_reason: Option<String>,
@@ -32,7 +33,7 @@ impl BackendInfo {
     pub fn cpu(fallback_reason: Option<String>) -> Self {
         Self {
             kind: BackendKind::Cpu,
-            adapter: "CPU (burn flex)".to_owned(),
+            adapter: "burn flex on the processor".to_owned(),
             fallback_reason,
         }
     }

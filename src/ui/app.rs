@@ -1,14 +1,18 @@
-//! The root component: spawns the compute worker and routes its answers into the state.
+//! The root component: spawns the compute worker, routes its answers into the state, and
+//! starts loads (the loader runs as a task of the page, see `web::loader`).
 
 use std::rc::Rc;
 
 use gloo_worker::Spawnable as _;
 use yew::{Callback, Html, function_component, html, use_memo, use_reducer};
 
-use crate::protocol::Request;
+use crate::protocol::{Request, Response};
 use crate::ui::backend_badge::BackendBadge;
+use crate::ui::data_panel::{DataPanel, DataSettings, Pick};
 use crate::ui::smoke_panel::SmokePanel;
 use crate::ui::state::{Action, State};
+use crate::web::files;
+use crate::web::loader::{LoadControl, load};
 use crate::web::worker::ComputeWorker;
 
 /// Path of the loader trunk writes for the worker (`data-loader-shim`): a same-origin script,
@@ -19,11 +23,18 @@ const WORKER_LOADER: &str = "./worker_loader.js";
 #[function_component(App)]
 pub fn app() -> Html {
     let state = use_reducer(State::default);
+    let control = use_memo((), |()| LoadControl::default());
     let worker = {
         let dispatcher = state.dispatcher();
+        let control = Rc::clone(&control);
         use_memo((), move |()| {
             let bridge = ComputeWorker::spawner()
-                .callback(move |response| dispatcher.dispatch(Action::Worker(response)))
+                .callback(move |response| {
+                    if let Response::LoadProgress(progress) = &response {
+                        control.acknowledge(progress.done);
+                    }
+                    dispatcher.dispatch(Action::Worker(response));
+                })
                 .with_loader(true)
                 .as_module(false)
                 .spawn(WORKER_LOADER);
@@ -39,6 +50,58 @@ pub fn app() -> Html {
             worker.send(Request::SmokeStep);
         })
     };
+    let on_pick = {
+        let worker = Rc::clone(&worker);
+        let control = Rc::clone(&control);
+        let dispatcher = state.dispatcher();
+        let settings = state.data_settings;
+        Callback::from(move |pick: Pick| {
+            dispatcher.dispatch(Action::LoadStarted);
+            let worker = Rc::clone(&worker);
+            let control = Rc::clone(&control);
+            let dispatcher = dispatcher.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let picked = match pick {
+                    Pick::Files(picked) => picked,
+                    Pick::Entries(entries) => files::walk(entries).await,
+                    Pick::Demo => match files::demo_files().await {
+                        Ok(picked) => picked,
+                        Err(e) => {
+                            dispatcher.dispatch(Action::LoadFailed(format!(
+                                "The demo data could not be loaded: {e}"
+                            )));
+                            return;
+                        }
+                    },
+                };
+                let failures = dispatcher.clone();
+                load(picked, settings.side, settings.split, worker, control, move |issue| {
+                    failures.dispatch(Action::ReadFailed(issue));
+                })
+                .await;
+            });
+        })
+    };
+    let on_cancel = {
+        let worker = Rc::clone(&worker);
+        let control = Rc::clone(&control);
+        let split = state.data_settings.split;
+        Callback::from(move |()| {
+            control.cancel();
+            worker.send(Request::CancelLoading { split });
+        })
+    };
+    let on_settings = {
+        let dispatcher = state.dispatcher();
+        Callback::from(move |settings: DataSettings| {
+            dispatcher.dispatch(Action::DataSettings(settings));
+        })
+    };
+    let on_resplit = {
+        let worker = Rc::clone(&worker);
+        let split = state.data_settings.split;
+        Callback::from(move |()| worker.send(Request::SetSplit(split)))
+    };
     html! {
         <main>
             <header>
@@ -48,6 +111,10 @@ pub fn app() -> Html {
             </header>
             <SmokePanel steps={state.steps.clone()} running={state.step_running}
                 ready={state.backend.is_some()} {on_step} />
+            <DataPanel ready={state.backend.is_some()} loading={state.loading}
+                progress={state.progress.clone()} summary={state.summary.clone()}
+                read_failures={state.read_failures.clone()} settings={state.data_settings}
+                {on_pick} {on_cancel} {on_settings} {on_resplit} />
             if let Some(error) = &state.error {
                 <p id="error" class="error" role="alert">{ error }</p>
             }

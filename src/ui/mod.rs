@@ -2,5 +2,9 @@
 
 pub mod app;
 pub mod backend_badge;
+pub mod data_panel;
+pub mod frequency_chart;
+pub mod issues_list;
 pub mod smoke_panel;
+pub mod split_table;
 pub mod state;

@@ -3,12 +3,21 @@
 //! The page never touches a tensor: it sends [`Request`]s and gets [`Response`]s. Requests are
 //! queued and served one at a time by a single async task, so a long GPU job never overlaps
 //! another and the model is never shared.
+//!
+//! The worker also owns the loaded data: the page sends files in batches
+//! ([`Request::LoadFiles`]), the worker decodes them into an [`Ingest`] and, at the end, keeps
+//! the [`Dataset`] and answers with a plain [`DatasetSummary`]. A Cancel is noted as soon as it
+//! arrives (in [`Worker::received`], outside the queue), so batches still queued are skipped.
+
+use std::cell::Cell;
+use std::rc::Rc;
 
 use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
-use crate::protocol::{Request, Response};
+use crate::data::{Dataset, DatasetSummary, Ingest, SplitConfig};
+use crate::protocol::{LoadProgress, Request, Response};
 use crate::train::smoke_step::SmokeTrainer;
 use crate::web::gpu::select_device;
 
@@ -18,6 +27,9 @@ const SMOKE_SEED: u64 = 42;
 /// The compute worker: a queue in front of [`serve`].
 pub struct ComputeWorker {
     requests: UnboundedSender<(HandlerId, Request)>,
+    /// Set when a [`Request::CancelLoading`] arrives, cleared by the next
+    /// [`Request::StartLoading`].
+    cancel: Rc<Cell<bool>>,
 }
 
 impl Worker for ComputeWorker {
@@ -27,13 +39,17 @@ impl Worker for ComputeWorker {
 
     fn create(scope: &WorkerScope<Self>) -> Self {
         let (requests, queue) = unbounded();
-        wasm_bindgen_futures::spawn_local(serve(scope.clone(), queue));
-        Self { requests }
+        let cancel = Rc::new(Cell::new(false));
+        wasm_bindgen_futures::spawn_local(serve(scope.clone(), queue, Rc::clone(&cancel)));
+        Self { requests, cancel }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, request: Request, id: HandlerId) {
+        if matches!(request, Request::CancelLoading { .. }) {
+            self.cancel.set(true);
+        }
         if self.requests.unbounded_send((id, request)).is_err() {
             scope.respond(
                 id,
@@ -47,22 +63,139 @@ impl Worker for ComputeWorker {
 async fn serve(
     scope: WorkerScope<ComputeWorker>,
     mut queue: UnboundedReceiver<(HandlerId, Request)>,
+    cancel: Rc<Cell<bool>>,
 ) {
     let (device, backend) = select_device().await;
     let mut smoke: Option<SmokeTrainer> = None;
+    let mut data = DataState::default();
     while let Some((id, request)) = queue.next().await {
         let response = match request {
-            Request::Backend => Response::Backend(backend.clone()),
+            Request::StartLoading { side, total } => {
+                cancel.set(false);
+                Some(data.start(side, total))
+            }
+            Request::LoadFiles { files, unreadable } => {
+                if cancel.get() {
+                    None
+                } else {
+                    let progress = data.add(&files, unreadable);
+                    // Let a Cancel (and the page's other messages) in between batches.
+                    next_tick().await;
+                    progress
+                }
+            }
+            Request::FinishLoading { split } => data.finish(split, false),
+            Request::CancelLoading { split } => data.finish(split, true),
+            Request::SetSplit(split) => data.resplit(split),
+            Request::Backend => Some(Response::Backend(backend.clone())),
             Request::SmokeStep => {
                 let trainer = smoke.get_or_insert_with(|| {
                     SmokeTrainer::new(&device.clone().autodiff(), SMOKE_SEED)
                 });
-                match trainer.step().await {
+                Some(match trainer.step().await {
                     Ok(report) => Response::StepDone(report),
                     Err(e) => Response::Failed(e.to_string()),
-                }
+                })
             }
         };
-        scope.respond(id, response);
+        if let Some(response) = response {
+            scope.respond(id, response);
+        }
     }
+}
+
+/// The data the worker holds: an ingest in progress, or the loaded set.
+#[derive(Default)]
+struct DataState {
+    loading: Option<Loading>,
+    dataset: Option<Dataset>,
+    cancelled: bool,
+    split: SplitConfig,
+}
+
+/// An ingest in progress.
+struct Loading {
+    ingest: Ingest,
+    done: usize,
+    total: usize,
+    started_ms: f64,
+}
+
+impl Loading {
+    fn progress(&self) -> LoadProgress {
+        LoadProgress {
+            done: self.done,
+            total: self.total,
+            images: self.ingest.store().len(),
+            issues: self.ingest.issues().len(),
+            elapsed_ms: js_sys::Date::now() - self.started_ms,
+        }
+    }
+}
+
+impl DataState {
+    /// Drops the loaded set (its memory goes back before the new one fills) and starts anew.
+    fn start(&mut self, side: u32, total: usize) -> Response {
+        self.dataset = None;
+        let mut ingest = Ingest::new(side);
+        ingest.reserve(total);
+        let loading = Loading {
+            ingest,
+            done: 0,
+            total,
+            started_ms: js_sys::Date::now(),
+        };
+        let progress = loading.progress();
+        self.loading = Some(loading);
+        Response::LoadProgress(progress)
+    }
+
+    fn add(&mut self, files: &[(String, Vec<u8>)], unreadable: usize) -> Option<Response> {
+        let loading = self.loading.as_mut()?;
+        for (path, bytes) in files {
+            loading.ingest.add_file(path, bytes);
+        }
+        loading.done += files.len() + unreadable;
+        Some(Response::LoadProgress(loading.progress()))
+    }
+
+    /// Ends the ingest (if one is running) and summarises the set.
+    fn finish(&mut self, split: SplitConfig, cancelled: bool) -> Option<Response> {
+        let loading = self.loading.take()?;
+        self.dataset = Some(loading.ingest.finish());
+        self.cancelled = cancelled;
+        self.resplit(split)
+    }
+
+    fn resplit(&mut self, split: SplitConfig) -> Option<Response> {
+        self.split = split;
+        let dataset = self.dataset.as_ref()?;
+        Some(Response::Dataset(DatasetSummary::new(
+            dataset,
+            &split,
+            self.cancelled,
+        )))
+    }
+}
+
+/// Resolves on the next turn of the event loop (`setTimeout(0)`), so queued messages are
+/// received.
+async fn next_tick() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .ok()
+            .and_then(|f| wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(f).ok());
+        match set_timeout {
+            Some(f) => {
+                if f.call2(&global, &resolve, &0.into()).is_err() {
+                    let _ = resolve.call0(&wasm_bindgen::JsValue::UNDEFINED);
+                }
+            }
+            None => {
+                let _ = resolve.call0(&wasm_bindgen::JsValue::UNDEFINED);
+            }
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

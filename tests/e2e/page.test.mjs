@@ -2,45 +2,21 @@
 // Debian's chromium. With WebGPU (SwiftShader) and without it (the CPU fallback).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { serve } from './serve.mjs';
+import { startServer, openPage as open, assertOnlyOwnOrigin as ownOrigin } from './util.mjs';
 
-const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-// Flags verified on these machines; without them Chromium tries to reach Google's hosts.
-const FLAGS = ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 // The first WebGPU step compiles shaders on SwiftShader.
 const STEP_TIMEOUT = 180_000;
 
 let server;
 let origin;
 before(async () => {
-  server = await serve(DIST);
-  origin = `http://127.0.0.1:${server.address().port}`;
+  server = await startServer();
+  origin = server.origin;
 });
 after(() => server.close());
 
-/** Opens the page in a fresh browser; records console errors and every request. */
-async function openPage({ webgpu }) {
-  // playwright gives every launch a fresh, temporary profile.
-  const args = [...FLAGS];
-  if (webgpu) args.push('--enable-unsafe-webgpu');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-  const context = await browser.newContext();
-  const requests = [];
-  const errors = [];
-  context.on('request', (r) => requests.push(r.url()));
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker: ${m.text()}`); }));
-  await page.goto(`${origin}/`);
-  const close = () => browser.close();
-  return { page, requests, errors, close };
-}
+const openPage = (options) => open(origin, options);
+const assertOnlyOwnOrigin = (requests) => ownOrigin(requests, origin);
 
 /** Clicks the training-step button and returns [before, after] from the newest row. */
 async function trainingStep(page, n) {
@@ -50,12 +26,6 @@ async function trainingStep(page, n) {
   const before = Number(await row.locator('.loss-before').textContent());
   const after = Number(await row.locator('.loss-after').textContent());
   return [before, after];
-}
-
-function assertOnlyOwnOrigin(requests) {
-  assert.ok(requests.length > 0, 'no request was recorded');
-  const foreign = requests.filter((u) => new URL(u).origin !== origin);
-  assert.deepEqual(foreign, [], 'requests left the page\'s origin');
 }
 
 test('with WebGPU: names the adapter, trains, stays on its origin, has a CSP', async () => {

@@ -1,0 +1,47 @@
+// Shared by the end-to-end tests: the static server for dist/, a fresh Chromium page that
+// records console errors and every request, and the same-origin check.
+import assert from 'node:assert/strict';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from './serve.mjs';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DIST = join(ROOT, 'dist');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// Flags verified on these machines; without them Chromium tries to reach Google's hosts.
+const FLAGS = ['--no-sandbox', '--disable-gpu-sandbox', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+/** Serves dist/ on a free port of 127.0.0.1; resolves to { origin, close }. */
+export async function startServer() {
+  const server = await serve(DIST);
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, close: () => server.close() };
+}
+
+/** Opens the page in a fresh browser; records console errors and every request. */
+export async function openPage(origin, { webgpu }) {
+  // playwright gives every launch a fresh, temporary profile.
+  const args = [...FLAGS];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
+  const context = await browser.newContext();
+  const requests = [];
+  const errors = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('worker', (w) => w.on('console', (m) => { if (m.type() === 'error') errors.push(`worker: ${m.text()}`); }));
+  await page.goto(`${origin}/`);
+  const close = () => browser.close();
+  return { page, requests, errors, close };
+}
+
+/** Fails if a recorded request went to another origin than `origin`. */
+export function assertOnlyOwnOrigin(requests, origin) {
+  assert.ok(requests.length > 0, 'no request was recorded');
+  const foreign = requests.filter((u) => new URL(u).origin !== origin);
+  assert.deepEqual(foreign, [], 'requests left the page\'s origin');
+}

@@ -75,9 +75,16 @@ pub fn app() -> Html {
                     },
                 };
                 let failures = dispatcher.clone();
-                load(picked, settings.side, settings.split, worker, control, move |issue| {
-                    failures.dispatch(Action::ReadFailed(issue));
-                })
+                load(
+                    picked,
+                    settings.side,
+                    settings.split,
+                    worker,
+                    control,
+                    move |issue| {
+                        failures.dispatch(Action::ReadFailed(issue));
+                    },
+                )
                 .await;
             });
         })
@@ -109,12 +116,12 @@ pub fn app() -> Html {
                 <p class="tagline">{ "Chest X-ray classification that runs on your own GPU. Nothing you load leaves this page." }</p>
                 <BackendBadge backend={state.backend.clone()} />
             </header>
-            <SmokePanel steps={state.steps.clone()} running={state.step_running}
-                ready={state.backend.is_some()} {on_step} />
             <DataPanel ready={state.backend.is_some()} loading={state.loading}
                 progress={state.progress.clone()} summary={state.summary.clone()}
                 read_failures={state.read_failures.clone()} settings={state.data_settings}
                 {on_pick} {on_cancel} {on_settings} {on_resplit} />
+            <SmokePanel steps={state.steps.clone()} running={state.step_running}
+                ready={state.backend.is_some()} {on_step} />
             if let Some(error) = &state.error {
                 <p id="error" class="error" role="alert">{ error }</p>
             }

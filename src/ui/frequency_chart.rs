@@ -113,7 +113,7 @@ pub fn frequency_chart(props: &FrequencyChartProps) -> Html {
                     }
                 }) }
                 { for Split::ALL.iter().enumerate().map(|(j, side)| {
-                    let x = LEFT + 8.0 + 130.0 * j as f64;
+                    let x = LEFT + 8.0 + 200.0 * j as f64;
                     html! {
                         <g class="legend">
                             <rect class={format!("bar {side}")} x={x.to_string()} y="6" width="12" height="12" />

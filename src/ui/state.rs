@@ -7,8 +7,8 @@ use yew::Reducible;
 use crate::backend::BackendInfo;
 use crate::data::{DatasetSummary, IssueLine};
 use crate::protocol::{LoadProgress, Response};
-use crate::ui::data_panel::DataSettings;
 use crate::train::smoke_step::StepReport;
+use crate::ui::data_panel::DataSettings;
 
 /// Everything the page shows.
 #[derive(Clone, Debug, Default, PartialEq)]

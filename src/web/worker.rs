@@ -178,23 +178,31 @@ impl DataState {
     }
 }
 
-/// Resolves on the next turn of the event loop (`setTimeout(0)`), so queued messages are
-/// received.
+/// Resolves on the next turn of the event loop, so messages queued meanwhile are received.
+///
+/// A `MessageChannel` message rather than `setTimeout(0)`: browsers may clamp timers (to a
+/// second in a background tab), which would cost that much per batch.
 async fn next_tick() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
+    use js_sys::{Array, Function, Promise, Reflect};
+    use wasm_bindgen::{JsCast as _, JsValue};
+    let promise = Promise::new(&mut |resolve, _| {
         let global = js_sys::global();
-        let set_timeout = js_sys::Reflect::get(&global, &"setTimeout".into())
+        let posted = Reflect::get(&global, &"MessageChannel".into())
             .ok()
-            .and_then(|f| wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(f).ok());
-        match set_timeout {
-            Some(f) => {
-                if f.call2(&global, &resolve, &0.into()).is_err() {
-                    let _ = resolve.call0(&wasm_bindgen::JsValue::UNDEFINED);
-                }
-            }
-            None => {
-                let _ = resolve.call0(&wasm_bindgen::JsValue::UNDEFINED);
-            }
+            .and_then(|c| c.dyn_into::<Function>().ok())
+            .and_then(|c| Reflect::construct(&c, &Array::new()).ok())
+            .and_then(|channel| {
+                let port1 = Reflect::get(&channel, &"port1".into()).ok()?;
+                let port2 = Reflect::get(&channel, &"port2".into()).ok()?;
+                Reflect::set(&port1, &"onmessage".into(), &resolve).ok()?;
+                let post = Reflect::get(&port2, &"postMessage".into())
+                    .ok()?
+                    .dyn_into::<Function>()
+                    .ok()?;
+                post.call1(&port2, &JsValue::UNDEFINED).ok()
+            });
+        if posted.is_none() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     });
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;

@@ -80,6 +80,25 @@ test('the demo button loads 800 images and shows a consistent split and class ch
   }
 });
 
+test('Cancel stops the demo load and keeps what was read', async () => {
+  const { page, errors, close } = await openPage();
+  try {
+    await page.locator('#backend[data-backend]').waitFor({ timeout: 60_000 });
+    await page.click('#demo-button');
+    await page.waitForFunction(() => Number(document.querySelector('#load-count')?.dataset.done) >= 64,
+      null, { timeout: LOAD_TIMEOUT });
+    await page.click('#load-cancel');
+    await page.locator('#load-cancelled').waitFor({ timeout: LOAD_TIMEOUT });
+    const images = Number(await page.getAttribute('#data-summary', 'data-images'));
+    assert.ok(images > 0 && images < 800, `kept ${images} images`);
+    assert.equal(await page.getAttribute('#split-leakage', 'data-leaks'), '0');
+    console.log(`cancelled with ${images} images kept`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('a picked folder with bad files lists exactly the bad ones and loads the rest', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'cxr-mix-')), 'mix');
   const { page, errors, requests, close } = await openPage();

@@ -82,7 +82,7 @@ pub enum Response {
     LoadProgress(LoadProgress),
     /// The loaded data set, after [`Request::FinishLoading`], [`Request::CancelLoading`] or
     /// [`Request::SetSplit`].
-    Dataset(DatasetSummary),
+    Dataset(Box<DatasetSummary>),
     /// A request failed; the text is for the user.
     Failed(String),
 }

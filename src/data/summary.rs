@@ -157,10 +157,18 @@ mod tests {
     fn fixture_images() -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         for class in ["0_normal", "1_abnormal"] {
-            for entry in std::fs::read_dir(format!("{FIXTURES}/{class}")).unwrap() {
-                let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_str().unwrap().to_owned();
-                out.push((format!("{class}/{name}"), std::fs::read(&path).unwrap()));
+            for entry in std::fs::read_dir(format!("{FIXTURES}/{class}")).expect("fixture") {
+                let path = entry.expect("fixture").path();
+                let name = path
+                    .file_name()
+                    .expect("fixture")
+                    .to_str()
+                    .expect("fixture")
+                    .to_owned();
+                out.push((
+                    format!("{class}/{name}"),
+                    std::fs::read(&path).expect("fixture"),
+                ));
             }
         }
         out.sort();
@@ -262,6 +270,11 @@ mod tests {
             ..SplitConfig::default()
         };
         let summary = DatasetSummary::new(&dataset, &bad, false);
-        assert!(summary.split.unwrap_err().contains("fractions"));
+        assert!(
+            summary
+                .split
+                .expect_err("bad fractions")
+                .contains("fractions")
+        );
     }
 }

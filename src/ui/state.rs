@@ -75,7 +75,7 @@ impl Reducible for State {
             Action::Worker(Response::LoadProgress(progress)) => next.progress = Some(progress),
             Action::Worker(Response::Dataset(summary)) => {
                 next.loading = false;
-                next.summary = Some(summary);
+                next.summary = Some(*summary);
             }
             Action::Worker(Response::Backend(info)) => next.backend = Some(info),
             Action::Worker(Response::StepDone(report)) => {

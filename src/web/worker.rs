@@ -170,11 +170,11 @@ impl DataState {
     fn resplit(&mut self, split: SplitConfig) -> Option<Response> {
         self.split = split;
         let dataset = self.dataset.as_ref()?;
-        Some(Response::Dataset(DatasetSummary::new(
+        Some(Response::Dataset(Box::new(DatasetSummary::new(
             dataset,
             &split,
             self.cancelled,
-        )))
+        ))))
     }
 }
 

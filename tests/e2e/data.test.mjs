@@ -25,7 +25,7 @@ async function numbers(page, selector, attribute) {
   return values.map(Number);
 }
 
-test('the demo button loads 800 images and shows a consistent split and class chart', async () => {
+test('the demo button loads 800 images, shows a consistent split and class chart, and re-splits', async () => {
   const { page, requests, errors, close } = await openPage();
   try {
     await page.locator('#backend[data-backend]').waitFor({ timeout: 60_000 });
@@ -72,6 +72,18 @@ test('the demo button loads 800 images and shows a consistent split and class ch
     assert.equal(await page.locator('#data [style]').count(), 0);
 
     await page.screenshot({ path: join(tmpdir(), 'data.png'), fullPage: true });
+
+    // Editing the fractions and splitting again re-splits the loaded set (no reload).
+    await page.fill('#split-train', '50');
+    await page.press('#split-train', 'Tab');
+    await page.click('#resplit');
+    await page.waitForFunction((before) => Number(document.querySelector('#split-table tr.side .images')?.textContent) !== before,
+      images[0], { timeout: 30_000 });
+    const resplit = (await page.locator('#split-table tr.side .images').allTextContents()).map(Number);
+    assert.equal(resplit.reduce((a, b) => a + b, 0), labelled);
+    assert.ok(resplit[0] < images[0], `train after 50 %: ${resplit}`);
+    assert.equal(await page.getAttribute('#split-leakage', 'data-leaks'), '0');
+    assert.equal(await page.locator('#resplit').count(), 0, 'the split is current again');
     assert.deepEqual(errors, []);
     assertOnlyOwnOrigin(requests, server.origin);
     assert.ok(requests.some((u) => u.endsWith('/demo/manifest.json')), 'manifest not fetched');

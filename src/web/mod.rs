@@ -4,4 +4,5 @@
 pub mod files;
 pub mod gpu;
 pub mod loader;
+pub mod start;
 pub mod worker;

@@ -1,0 +1,20 @@
+//! What both wasm binaries do first.
+
+/// Runs the static constructors (`inventory` registrations of cubecl) once, by hand.
+///
+/// A wasm bin is linked by wasm-ld as a "new-style command": without an explicit call to
+/// `__wasm_call_ctors` in the input, wasm-ld wraps *every* export (`*.command_export`) so that
+/// it runs all constructors again — on each call from JavaScript into Rust, ~1 ms here. That made
+/// reading files on the page ~30 ms per file. With this explicit call, wasm-ld leaves the
+/// exports alone (LLVM D81689: "disabled when the input has an explicit call to
+/// __wasm_call_ctors"), and the constructors run once, here.
+///
+/// Call it first thing in `main`, once.
+#[allow(unsafe_code)] // Reason: the one FFI call below; it takes no arguments and runs once.
+pub fn run_static_constructors_once() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: called first thing in `main`, before any code that relies on constructors.
+    unsafe { __wasm_call_ctors() }
+}

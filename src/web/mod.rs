@@ -4,5 +4,4 @@
 pub mod files;
 pub mod gpu;
 pub mod loader;
-pub mod start;
 pub mod worker;

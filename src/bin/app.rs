@@ -21,6 +21,10 @@ fn main() {
 /// reading files on the page ~30 ms per file. With this explicit call, wasm-ld leaves the
 /// exports alone (LLVM D81689: "disabled when the input has an explicit call to
 /// __wasm_call_ctors"), and the constructors run once, here.
+///
+/// It lives in each binary, not in the library: there it would also be linked into the
+/// wasm-bindgen-test binaries, whose harness never calls it, and wasm-ld would then run no
+/// constructor at all (tried: cubecl panics on its first kernel).
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)] // Reason: the one FFI call above; it takes no arguments and runs once.
 fn call_ctors_once() {

@@ -511,20 +511,15 @@ impl LabelTable {
             &header,
             ["Image Index", "Finding Labels", "Patient ID"],
         )?;
-        let mut builder = Builder::new(file);
-        for record in records {
-            let record = record.map_err(|line| LabelError::UnclosedQuote {
-                file: file.to_owned(),
-                line,
-            })?;
-            if record.is_blank() {
-                continue;
-            }
-            let at = Location::Line(record.line);
-            let parsed = check_field_count(&header, &record).and_then(|()| {
-                let image = required(&record, image_col, &header)?;
-                let patient = required(&record, patient_col, &header)?;
-                let labels = required(&record, labels_col, &header)?;
+        parse_rows(
+            file,
+            LabelFormat::NihDataEntry,
+            &header,
+            records,
+            |record| {
+                let image = required(record, image_col, &header)?;
+                let patient = required(record, patient_col, &header)?;
+                let labels = required(record, labels_col, &header)?;
                 let targets = nih_targets(labels)?;
                 Ok(LabelRow {
                     image: image.to_owned(),
@@ -533,10 +528,8 @@ impl LabelTable {
                     abnormal: Some(targets.any_positive()),
                     given_split: None,
                 })
-            });
-            builder.push(at, parsed);
-        }
-        Ok(builder.finish(LabelFormat::NihDataEntry))
+            },
+        )
     }
 
     /// Reads a CheXpert CSV: `Path`, and the observations as 1.0 (present), 0.0 (absent), -1.0
@@ -570,59 +563,46 @@ impl LabelTable {
             .filter_map(|name| column(&header, name))
             .collect();
 
-        let mut builder = Builder::new(file);
-        for record in records {
-            let record = record.map_err(|line| LabelError::UnclosedQuote {
-                file: file.to_owned(),
-                line,
+        parse_rows(file, LabelFormat::CheXpert, &header, records, |record| {
+            let path = required(record, path_col, &header)?;
+            let patient = chexpert_patient(path).ok_or_else(|| ProblemKind::NoPatient {
+                path: path.to_owned(),
             })?;
-            if record.is_blank() {
-                continue;
+            let no_finding = match no_finding_col {
+                Some(col) => chexpert_value(record, col, &header)? == Observation::Present,
+                None => false,
+            };
+            let mut any_present = false;
+            for col in &abnormal_cols {
+                let value = chexpert_value(record, *col, &header)?;
+                any_present |= value == Observation::Present
+                    || (value == Observation::Uncertain && policy == UncertainPolicy::Positive);
             }
-            let at = Location::Line(record.line);
-            let parsed = check_field_count(&header, &record).and_then(|()| {
-                let path = required(&record, path_col, &header)?;
-                let patient = chexpert_patient(path).ok_or_else(|| ProblemKind::NoPatient {
-                    path: path.to_owned(),
-                })?;
-                let no_finding = match no_finding_col {
-                    Some(col) => chexpert_value(&record, col, &header)? == Observation::Present,
-                    None => false,
+            let mut targets = Targets::UNKNOWN;
+            for (col, (_, finding)) in mapped_cols.iter().zip(CHEXPERT_TO_NIH) {
+                let value = match chexpert_value(record, *col, &header)? {
+                    Observation::Present => Some(true),
+                    Observation::Absent => Some(false),
+                    Observation::Uncertain => policy.resolve(),
+                    Observation::Blank => (no_finding && !any_present).then_some(false),
                 };
-                let mut any_present = false;
-                for col in &abnormal_cols {
-                    let value = chexpert_value(&record, *col, &header)?;
-                    any_present |= value == Observation::Present
-                        || (value == Observation::Uncertain && policy == UncertainPolicy::Positive);
-                }
-                let mut targets = Targets::UNKNOWN;
-                for (col, (_, finding)) in mapped_cols.iter().zip(CHEXPERT_TO_NIH) {
-                    let value = match chexpert_value(&record, *col, &header)? {
-                        Observation::Present => Some(true),
-                        Observation::Absent => Some(false),
-                        Observation::Uncertain => policy.resolve(),
-                        Observation::Blank => (no_finding && !any_present).then_some(false),
-                    };
-                    targets.set(finding, value);
-                }
-                let abnormal = if any_present {
-                    Some(true)
-                } else if no_finding {
-                    Some(false)
-                } else {
-                    None
-                };
-                Ok(LabelRow {
-                    image: path.to_owned(),
-                    patient,
-                    targets,
-                    abnormal,
-                    given_split: None,
-                })
-            });
-            builder.push(at, parsed);
-        }
-        Ok(builder.finish(LabelFormat::CheXpert))
+                targets.set(finding, value);
+            }
+            let abnormal = if any_present {
+                Some(true)
+            } else if no_finding {
+                Some(false)
+            } else {
+                None
+            };
+            Ok(LabelRow {
+                image: path.to_owned(),
+                patient,
+                targets,
+                abnormal,
+                given_split: None,
+            })
+        })
     }
 
     /// Labels from a folder-per-class listing of relative image paths, such as
@@ -808,6 +788,30 @@ impl Builder {
     fn finish(self, format: LabelFormat) -> LabelTable {
         LabelTable::from_rows(&self.file, format, self.rows, self.problems)
     }
+}
+
+/// The row loop shared by the CSV parsers: stops at an unclosed quote, skips blank lines, checks
+/// the field count, then lets `parse_row` read the record; a bad row becomes a problem.
+fn parse_rows(
+    file: &str,
+    format: LabelFormat,
+    header: &[String],
+    records: CsvRecords<'_>,
+    mut parse_row: impl FnMut(&Record) -> Result<LabelRow, ProblemKind>,
+) -> Result<LabelTable, LabelError> {
+    let mut builder = Builder::new(file);
+    for record in records {
+        let record = record.map_err(|line| LabelError::UnclosedQuote {
+            file: file.to_owned(),
+            line,
+        })?;
+        if record.is_blank() {
+            continue;
+        }
+        let parsed = check_field_count(header, &record).and_then(|()| parse_row(&record));
+        builder.push(Location::Line(record.line), parsed);
+    }
+    Ok(builder.finish(format))
 }
 
 /// The first record as header, and the remaining records.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendInfo;
-use crate::data::{DatasetSummary, SplitConfig};
+use crate::data::{DataView, DatasetSummary};
 use crate::train::smoke_step::StepReport;
 
 /// What the page asks of the worker.
@@ -31,17 +31,18 @@ pub enum Request {
     },
     /// All files sent: join labels, split; answered with [`Response::Dataset`].
     FinishLoading {
-        /// How to split the labelled images.
-        split: SplitConfig,
+        /// How to split and label the loaded images.
+        view: DataView,
     },
     /// Stop loading, keep what was decoded; answered with [`Response::Dataset`]. The worker
     /// notes it on arrival, so batches still queued are skipped.
     CancelLoading {
-        /// How to split what was loaded.
-        split: SplitConfig,
+        /// How to split and label what was loaded.
+        view: DataView,
     },
-    /// Split the loaded set again; answered with [`Response::Dataset`].
-    SetSplit(SplitConfig),
+    /// Split or label the loaded set again (the images stay decoded); answered with
+    /// [`Response::Dataset`].
+    SetView(DataView),
 }
 
 /// How far loading has got.
@@ -81,7 +82,7 @@ pub enum Response {
     /// Loading progressed.
     LoadProgress(LoadProgress),
     /// The loaded data set, after [`Request::FinishLoading`], [`Request::CancelLoading`] or
-    /// [`Request::SetSplit`].
+    /// [`Request::SetView`].
     Dataset(Box<DatasetSummary>),
     /// A request failed; the text is for the user.
     Failed(String),

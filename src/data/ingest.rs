@@ -32,7 +32,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher as _;
 
 use super::image::{ImageError, Sniffed, decode_grey, sniff};
-use super::labels::{LabelError, LabelTable, LookupError, RowProblem, UncertainPolicy};
+use super::labels::{
+    LabelError, LabelFormat, LabelTable, LookupError, RowProblem, UncertainPolicy,
+};
 use super::store::ImageStore;
 use super::{LabelRow, ProblemKind};
 
@@ -216,6 +218,9 @@ pub struct Ingest {
     policy: UncertainPolicy,
     store: ImageStore,
     labels: Option<LabelTable>,
+    /// The label file's text, kept so that [`Dataset::relabel`] can read it again.
+    label_text: Option<String>,
+    /// Issues about files (the label table's row problems are added by the join).
     issues: Vec<DataIssue>,
     ignored: Vec<String>,
     /// Store index by normalised path.
@@ -233,6 +238,7 @@ impl Ingest {
             policy: UncertainPolicy::default(),
             store: ImageStore::new(side),
             labels: None,
+            label_text: None,
             issues: Vec::new(),
             ignored: Vec::new(),
             by_path: HashMap::new(),
@@ -298,9 +304,8 @@ impl Ingest {
         };
         match LabelTable::parse_csv(&path, text, self.policy) {
             Ok(table) => {
-                self.issues
-                    .extend(table.problems().iter().cloned().map(DataIssue::LabelRow));
                 self.labels = Some(table);
+                self.label_text = Some(text.to_owned());
                 Added::Labels
             }
             Err(e) => self.issue(DataIssue::LabelFile(e)),
@@ -356,12 +361,49 @@ impl Ingest {
         let Ingest {
             mut store,
             labels,
-            mut issues,
+            label_text,
+            policy,
+            issues,
             ignored,
             ..
         } = self;
         store.shrink_to_fit();
+        Dataset::join(
+            store,
+            labels,
+            Sources {
+                label_text,
+                policy,
+                file_issues: issues,
+                ignored,
+            },
+        )
+    }
+}
+
+/// What a [`Dataset`] keeps of its ingest to join again with other label choices.
+#[derive(Debug, Clone)]
+struct Sources {
+    /// The label file's text, if a CSV was given.
+    label_text: Option<String>,
+    /// What CheXpert's uncertain labels were read as.
+    policy: UncertainPolicy,
+    /// Issues about files, which no label choice changes.
+    file_issues: Vec<DataIssue>,
+    /// Clutter ignored silently.
+    ignored: Vec<String>,
+}
+
+impl Dataset {
+    /// Joins the images of `store` to `labels` (or to their folders when no CSV was given) and
+    /// checks the set as a whole.
+    fn join(store: ImageStore, labels: Option<LabelTable>, sources: Sources) -> Dataset {
+        let mut issues = sources.file_issues.clone();
+        let ignored = sources.ignored.clone();
         let mut rows = vec![None; store.len()];
+        if let Some(table) = &labels {
+            issues.extend(table.problems().iter().cloned().map(DataIssue::LabelRow));
+        }
         if store.is_empty() {
             issues.push(DataIssue::NoImages);
             return Dataset {
@@ -370,6 +412,7 @@ impl Ingest {
                 rows,
                 issues,
                 ignored,
+                sources,
             };
         }
         let from_csv = labels.is_some();
@@ -449,7 +492,45 @@ impl Ingest {
             rows,
             issues,
             ignored,
+            sources,
         }
+    }
+
+    /// The same images with CheXpert's uncertain labels read as `policy`: the label file is
+    /// parsed again and joined again, the images are not touched. Other label formats have no
+    /// uncertain labels and come back as they are.
+    #[must_use]
+    pub fn relabel(self, policy: UncertainPolicy) -> Dataset {
+        let is_chexpert = self
+            .labels
+            .as_ref()
+            .is_some_and(|t| t.format() == LabelFormat::CheXpert);
+        if policy == self.sources.policy || !is_chexpert {
+            return self;
+        }
+        let (Some(text), Some(file)) = (
+            self.sources.label_text.as_deref(),
+            self.labels.as_ref().map(|t| t.file().to_owned()),
+        ) else {
+            return self;
+        };
+        match LabelTable::parse_chexpert(&file, text, policy) {
+            Ok(table) => {
+                let sources = Sources {
+                    policy,
+                    ..self.sources
+                };
+                Dataset::join(self.store, Some(table), sources)
+            }
+            // It parsed once with another policy; the policy does not decide whether it parses.
+            Err(_) => self,
+        }
+    }
+
+    /// What CheXpert's uncertain labels were read as.
+    #[must_use]
+    pub fn uncertain_policy(&self) -> UncertainPolicy {
+        self.sources.policy
     }
 }
 
@@ -480,10 +561,13 @@ pub struct Dataset {
     pub labels: Option<LabelTable>,
     /// For each image of `store`, its row in `labels`; `None` when it has no (usable) label.
     pub rows: Vec<Option<usize>>,
-    /// Every issue, one line each, in the order found.
+    /// Every issue, one line each: the files' issues in the order found, then the label file's
+    /// row problems, then the join's and the set's.
     pub issues: Vec<DataIssue>,
     /// Clutter ignored silently (`.DS_Store`, …).
     pub ignored: Vec<String>,
+    /// What the join started from, to join again ([`Dataset::relabel`]).
+    sources: Sources,
 }
 
 impl Dataset {
@@ -532,6 +616,7 @@ fn extension(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Finding;
     use crate::data::dicom::tests::{PixelInput, write_dicom};
     use crate::data::image::ImageErrorKind;
     use crate::data::image::tests::{png, png_header_only};
@@ -694,8 +779,9 @@ mod tests {
             eprintln!("{l}");
         }
         assert_eq!(lines.len(), 4, "{lines:#?}");
-        assert!(lines[0].contains("unknown finding 'Efusion'"));
-        assert!(lines[1].starts_with("other.csv: ignored"));
+        // Files first, then the label file's rows, then the join.
+        assert!(lines[0].starts_with("other.csv: ignored"));
+        assert!(lines[1].contains("unknown finding 'Efusion'"));
         assert!(lines[2].contains(&name(3)) && lines[2].contains("left out of training"));
         assert!(
             lines[3].starts_with(
@@ -755,5 +841,85 @@ mod tests {
         assert_eq!(classify("notes.txt", b"hello"), FileKind::Unsupported);
         assert_eq!(classify("scan.pdf", b"%PDF"), FileKind::Unsupported);
         assert_eq!(classify("scan.png", b"%PDF"), FileKind::Image);
+    }
+
+    #[test]
+    fn relabel_reads_chexpert_uncertain_labels_again_without_the_images() {
+        let csv = include_str!("../../tests/fixtures/chexpert_excerpt.csv");
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let col = header.iter().position(|h| *h == "Edema").unwrap();
+        // The independent answer: the rows whose Edema cell is -1.0, read off the text.
+        let uncertain: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .filter(|l| l.split(',').nth(col) == Some("-1.0"))
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect();
+        assert!(
+            !uncertain.is_empty(),
+            "the excerpt has uncertain Edema labels"
+        );
+        let paths: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_owned())
+            .collect();
+
+        let mut ingest = Ingest::new(8);
+        ingest.add_file("train.csv", csv.as_bytes());
+        for (i, path) in paths.iter().enumerate() {
+            // Distinct bytes per image, so none is a duplicate of another.
+            let image = png(2, 2, ExtendedColorType::L8, &[i as u8, 64, 128, 255]);
+            assert_eq!(ingest.add_file(path, &image), Added::Image(i), "{path}");
+        }
+        let ignore = ingest.finish();
+        let edema = |data: &Dataset, path: &str| {
+            let i = data.store.names().iter().position(|n| n == path).unwrap();
+            data.labelled()
+                .find(|(j, _)| *j == i)
+                .map(|(_, row)| row.targets.get(Finding::Edema))
+        };
+        assert_eq!(ignore.uncertain_policy(), UncertainPolicy::Ignore);
+        for path in &uncertain {
+            assert_eq!(
+                edema(&ignore, path),
+                Some(None),
+                "{path}: unknown when ignored"
+            );
+        }
+        let issues_before = ignore.issues.clone();
+        let store_bytes = ignore.store.memory_bytes();
+
+        let ones = ignore.relabel(UncertainPolicy::Positive);
+        assert_eq!(ones.uncertain_policy(), UncertainPolicy::Positive);
+        for path in &uncertain {
+            assert_eq!(edema(&ones, path), Some(Some(true)), "{path}: U-Ones");
+        }
+        assert_eq!(ones.store.memory_bytes(), store_bytes);
+        let zeros = ones.relabel(UncertainPolicy::Negative);
+        for path in &uncertain {
+            assert_eq!(edema(&zeros, path), Some(Some(false)), "{path}: U-Zeros");
+        }
+        let back = zeros.relabel(UncertainPolicy::Ignore);
+        for path in &uncertain {
+            assert_eq!(edema(&back, path), Some(None), "{path}: back to unknown");
+        }
+        assert_eq!(back.issues, issues_before, "the same issues, once each");
+    }
+
+    #[test]
+    fn relabel_leaves_other_formats_alone() {
+        let data = {
+            let mut ingest = Ingest::new(16);
+            for (path, bytes) in fixtures() {
+                ingest.add_file(&path, &bytes);
+            }
+            ingest.finish()
+        };
+        let labelled = data.labelled().count();
+        let issues = data.issues.clone();
+        let again = data.relabel(UncertainPolicy::Positive);
+        assert_eq!(again.labelled().count(), labelled);
+        assert_eq!(again.issues, issues);
     }
 }

@@ -6,6 +6,7 @@
 //! - [`labels`]: parsers for NIH `Data_Entry_2017` CSVs (2017 and v2020 forms), CheXpert CSVs
 //!   and folder-per-class listings, into one [`LabelTable`]. A bad row is reported and skipped,
 //!   not fatal.
+//! - [`options`]: the user's label choices (CheXpert's uncertain labels, findings left out).
 //! - [`split`]: a seeded, reproducible train/validation/test split by patient, so no patient is
 //!   on two sides.
 //! - [`frequency`]: positives per finding on each side of the split, for the class-balance chart.
@@ -23,6 +24,7 @@ pub mod frequency;
 pub mod image;
 pub mod ingest;
 pub mod labels;
+pub mod options;
 pub mod split;
 pub mod store;
 pub mod summary;
@@ -36,6 +38,7 @@ pub use labels::{
     LabelError, LabelFormat, LabelRow, LabelTable, Location, LookupError, PatientId, ProblemKind,
     RowProblem, Targets, UncertainPolicy,
 };
+pub use options::{DataView, FindingSet, LabelOptions};
 pub use split::{PatientSplit, SideSummary, Split, SplitConfig, SplitError, SplitSummary};
 pub use store::ImageStore;
 pub use summary::{DatasetSummary, IssueLine, SplitView};

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::frequency::{Frequencies, SplitFrequencies};
 use super::ingest::{DataIssue, Dataset};
 use super::labels::{LabelFormat, LabelRow, PatientId};
+use super::options::{FindingSet, LabelOptions};
 use super::split::{PatientSplit, Split, SplitConfig, SplitSummary, split_by_patient};
 
 /// One line of "Issues with your data".
@@ -69,6 +70,8 @@ pub struct DatasetSummary {
     pub ignored: usize,
     /// The split settings used.
     pub split_config: SplitConfig,
+    /// The label choices applied: uncertain labels as read, and the findings trained on.
+    pub label_options: LabelOptions,
     /// The split, or why there is none (bad fractions, no labelled image).
     pub split: Result<SplitView, String>,
     /// One line per issue, in the order found.
@@ -78,9 +81,15 @@ pub struct DatasetSummary {
 }
 
 impl DatasetSummary {
-    /// Summarises `dataset` with its labelled images split by `config`.
+    /// Summarises `dataset` with its labelled images split by `config`; `findings` are the
+    /// findings the user trains on (the uncertain policy is the dataset's own).
     #[must_use]
-    pub fn new(dataset: &Dataset, config: &SplitConfig, cancelled: bool) -> Self {
+    pub fn new(
+        dataset: &Dataset,
+        config: &SplitConfig,
+        findings: FindingSet,
+        cancelled: bool,
+    ) -> Self {
         let rows: Vec<LabelRow> = dataset.labelled().map(|(_, row)| row.clone()).collect();
         DatasetSummary {
             images: dataset.store.len(),
@@ -91,6 +100,10 @@ impl DatasetSummary {
             label_format: dataset.labels.as_ref().map(|t| t.format()),
             ignored: dataset.ignored.len(),
             split_config: *config,
+            label_options: LabelOptions {
+                uncertain: dataset.uncertain_policy(),
+                findings,
+            },
             split: split_view(&rows, config),
             issues: dataset.issues.iter().map(IssueLine::from).collect(),
             cancelled,
@@ -194,7 +207,8 @@ mod tests {
         ));
         files.push(("notes.txt".into(), b"hello".to_vec()));
         let dataset = ingest(&files);
-        let summary = DatasetSummary::new(&dataset, &SplitConfig::default(), false);
+        let summary =
+            DatasetSummary::new(&dataset, &SplitConfig::default(), FindingSet::ALL, false);
         assert_eq!(summary.images, good);
         assert_eq!(summary.side, 32);
         let mut paths: Vec<&str> = summary
@@ -258,7 +272,7 @@ mod tests {
     #[test]
     fn empty_and_bad_fractions_give_reasons() {
         let dataset = ingest(&[]);
-        let summary = DatasetSummary::new(&dataset, &SplitConfig::default(), true);
+        let summary = DatasetSummary::new(&dataset, &SplitConfig::default(), FindingSet::ALL, true);
         assert!(summary.cancelled);
         assert_eq!(summary.images, 0);
         assert!(summary.split.is_err());
@@ -269,7 +283,7 @@ mod tests {
             train: -1.0,
             ..SplitConfig::default()
         };
-        let summary = DatasetSummary::new(&dataset, &bad, false);
+        let summary = DatasetSummary::new(&dataset, &bad, FindingSet::ALL, false);
         assert!(
             summary
                 .split

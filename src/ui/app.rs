@@ -6,6 +6,7 @@ use std::rc::Rc;
 use gloo_worker::Spawnable as _;
 use yew::{Callback, Html, function_component, html, use_memo, use_reducer};
 
+use crate::data::DataView;
 use crate::protocol::{Request, Response};
 use crate::ui::backend_badge::BackendBadge;
 use crate::ui::data_panel::{DataPanel, DataSettings, Pick};
@@ -78,7 +79,7 @@ pub fn app() -> Html {
                 load(
                     picked,
                     settings.side,
-                    settings.split,
+                    settings.view(),
                     worker,
                     control,
                     move |issue| {
@@ -92,22 +93,33 @@ pub fn app() -> Html {
     let on_cancel = {
         let worker = Rc::clone(&worker);
         let control = Rc::clone(&control);
-        let split = state.data_settings.split;
+        let view = state.data_settings.view();
         Callback::from(move |()| {
             control.cancel();
-            worker.send(Request::CancelLoading { split });
+            worker.send(Request::CancelLoading { view });
         })
     };
     let on_settings = {
         let dispatcher = state.dispatcher();
+        let worker = Rc::clone(&worker);
+        let before = state.data_settings;
+        let loaded = state.summary.is_some() && !state.loading;
         Callback::from(move |settings: DataSettings| {
             dispatcher.dispatch(Action::DataSettings(settings));
+            // Label choices apply at once (no decoding involved); a split waits for "Split
+            // again", so that typing 70 → 75 does not re-split at every keystroke.
+            if loaded && settings.labels != before.labels {
+                worker.send(Request::SetView(DataView {
+                    split: before.split,
+                    labels: settings.labels,
+                }));
+            }
         })
     };
     let on_resplit = {
         let worker = Rc::clone(&worker);
-        let split = state.data_settings.split;
-        Callback::from(move |()| worker.send(Request::SetSplit(split)))
+        let view = state.data_settings.view();
+        Callback::from(move |()| worker.send(Request::SetView(view)))
     };
     html! {
         <main>

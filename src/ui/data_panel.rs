@@ -9,10 +9,11 @@ use yew::{
     Callback, Html, Properties, TargetCast as _, classes, function_component, html, use_state,
 };
 
-use crate::data::{DatasetSummary, IssueLine, SplitConfig};
+use crate::data::{DataView, DatasetSummary, IssueLine, LabelOptions, SplitConfig};
 use crate::protocol::LoadProgress;
 use crate::ui::frequency_chart::FrequencyChart;
 use crate::ui::issues_list::IssuesList;
+use crate::ui::label_options::LabelOptionsView;
 use crate::ui::split_table::SplitTable;
 use crate::web::files::{self, PickedFile};
 
@@ -36,6 +37,19 @@ pub struct DataSettings {
     pub side: u32,
     /// Split fractions and seed.
     pub split: SplitConfig,
+    /// Uncertain labels and the findings trained on.
+    pub labels: LabelOptions,
+}
+
+impl DataSettings {
+    /// The split and label choices, as the worker takes them.
+    #[must_use]
+    pub fn view(&self) -> DataView {
+        DataView {
+            split: self.split,
+            labels: self.labels,
+        }
+    }
 }
 
 impl Default for DataSettings {
@@ -43,6 +57,7 @@ impl Default for DataSettings {
         DataSettings {
             side: crate::data::DEFAULT_SIDE,
             split: SplitConfig::default(),
+            labels: LabelOptions::default(),
         }
     }
 }
@@ -156,6 +171,13 @@ pub fn data_panel(props: &DataPanelProps) -> Html {
         })
     };
 
+    let on_labels = {
+        let on_settings = props.on_settings.clone();
+        Callback::from(move |labels: LabelOptions| {
+            on_settings.emit(DataSettings { labels, ..settings });
+        })
+    };
+
     let mut issues = props.read_failures.clone();
     if let Some(summary) = &props.summary {
         issues.extend(summary.issues.iter().cloned());
@@ -200,6 +222,7 @@ pub fn data_panel(props: &DataPanelProps) -> Html {
                     <button id="resplit" onclick={on_resplit} disabled={busy}>{ "Split again" }</button>
                 }
             </div>
+            <LabelOptionsView options={settings.labels} on_change={on_labels} />
             { progress_view(props.loading, props.progress.as_ref(), on_cancel) }
             if let Some(summary) = &props.summary {
                 { summary_view(summary) }
@@ -270,7 +293,8 @@ fn summary_view(summary: &DatasetSummary) -> Html {
                         <h3>{ "Split by patient" }</h3>
                         <SplitTable view={view.clone()} />
                         <h3>{ "Class frequencies" }</h3>
-                        <FrequencyChart frequencies={view.frequencies.clone()} />
+                        <FrequencyChart frequencies={view.frequencies.clone()}
+                            findings={summary.label_options.findings} />
                     </>
                 },
                 Err(why) => html! { <p id="split-error" class="error">{ format!("No split: {why}") }</p> },

@@ -7,13 +7,15 @@
 
 use yew::{Html, Properties, function_component, html};
 
-use crate::data::{Finding, Frequencies, Split, SplitFrequencies};
+use crate::data::{Finding, FindingSet, Frequencies, Split, SplitFrequencies};
 
 /// Props of [`FrequencyChart`].
 #[derive(Properties, PartialEq)]
 pub struct FrequencyChartProps {
     /// Counts per side.
     pub frequencies: SplitFrequencies,
+    /// The findings trained on; the others are not drawn.
+    pub findings: FindingSet,
 }
 
 const WIDTH: f64 = 900.0;
@@ -28,12 +30,13 @@ struct Class {
     finding: Option<Finding>,
 }
 
-fn classes() -> Vec<Class> {
-    let mut out: Vec<Class> = Finding::ALL
-        .iter()
+fn classes(findings: FindingSet) -> Vec<Class> {
+    let mut out: Vec<Class> = findings
+        .findings()
+        .into_iter()
         .map(|f| Class {
             label: f.label(),
-            finding: Some(*f),
+            finding: Some(f),
         })
         .collect();
     out.push(Class {
@@ -62,7 +65,7 @@ fn percent(n: usize, of: usize) -> f64 {
 #[function_component(FrequencyChart)]
 pub fn frequency_chart(props: &FrequencyChartProps) -> Html {
     let f = &props.frequencies;
-    let classes = classes();
+    let classes = classes(props.findings);
     let max = classes
         .iter()
         .flat_map(|c| Split::ALL.map(|s| percent(count(c, f.side(s)), f.side(s).images)))

@@ -5,6 +5,7 @@ pub mod backend_badge;
 pub mod data_panel;
 pub mod frequency_chart;
 pub mod issues_list;
+pub mod label_options;
 pub mod smoke_panel;
 pub mod split_table;
 pub mod state;

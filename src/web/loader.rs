@@ -15,7 +15,7 @@ use futures::channel::mpsc::{UnboundedSender, unbounded};
 use futures::future::join_all;
 use gloo_worker::WorkerBridge;
 
-use crate::data::{IssueLine, SplitConfig};
+use crate::data::{DataView, IssueLine};
 use crate::protocol::Request;
 use crate::web::files::PickedFile;
 use crate::web::worker::ComputeWorker;
@@ -50,12 +50,12 @@ impl LoadControl {
 }
 
 /// Sends `files` to the worker: `StartLoading`, batches of `LoadFiles`, then `FinishLoading`
-/// with `split` — or nothing more once [`LoadControl::cancel`] was called (the Cancel button
+/// with `view` — or nothing more once [`LoadControl::cancel`] was called (the Cancel button
 /// sends `CancelLoading` itself, at once).
 pub async fn load(
     files: Vec<PickedFile>,
     side: u32,
-    split: SplitConfig,
+    view: DataView,
     worker: Rc<WorkerBridge<ComputeWorker>>,
     control: Rc<LoadControl>,
     on_failure: impl Fn(IssueLine),
@@ -102,6 +102,6 @@ pub async fn load(
     }
     control.acks.borrow_mut().take();
     if !control.cancelled.get() {
-        worker.send(Request::FinishLoading { split });
+        worker.send(Request::FinishLoading { view });
     }
 }

@@ -16,7 +16,7 @@ use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
-use crate::data::{Dataset, DatasetSummary, Ingest, SplitConfig};
+use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
 use crate::protocol::{LoadProgress, Request, Response};
 use crate::train::smoke_step::SmokeTrainer;
 use crate::web::gpu::select_device;
@@ -84,9 +84,9 @@ async fn serve(
                     progress
                 }
             }
-            Request::FinishLoading { split } => data.finish(split, false),
-            Request::CancelLoading { split } => data.finish(split, true),
-            Request::SetSplit(split) => data.resplit(split),
+            Request::FinishLoading { view } => data.finish(view, false),
+            Request::CancelLoading { view } => data.finish(view, true),
+            Request::SetView(view) => data.set_view(view),
             Request::Backend => Some(Response::Backend(backend.clone())),
             Request::SmokeStep => {
                 let trainer = smoke.get_or_insert_with(|| {
@@ -110,7 +110,7 @@ struct DataState {
     loading: Option<Loading>,
     dataset: Option<Dataset>,
     cancelled: bool,
-    split: SplitConfig,
+    view: DataView,
 }
 
 /// An ingest in progress.
@@ -160,21 +160,22 @@ impl DataState {
     }
 
     /// Ends the ingest (if one is running) and summarises the set.
-    fn finish(&mut self, split: SplitConfig, cancelled: bool) -> Option<Response> {
+    fn finish(&mut self, view: DataView, cancelled: bool) -> Option<Response> {
         let loading = self.loading.take()?;
         self.dataset = Some(loading.ingest.finish());
         self.cancelled = cancelled;
-        self.resplit(split)
+        self.set_view(view)
     }
 
-    fn resplit(&mut self, split: SplitConfig) -> Option<Response> {
-        self.split = split;
-        let dataset = self.dataset.as_ref()?;
-        Some(Response::Dataset(Box::new(DatasetSummary::new(
-            dataset,
-            &split,
-            self.cancelled,
-        ))))
+    /// Applies the split and label choices (re-reading the labels only when CheXpert's
+    /// uncertain policy changed) and summarises the set.
+    fn set_view(&mut self, view: DataView) -> Option<Response> {
+        self.view = view;
+        let dataset = self.dataset.take()?.relabel(view.labels.uncertain);
+        let summary =
+            DatasetSummary::new(&dataset, &view.split, view.labels.findings, self.cancelled);
+        self.dataset = Some(dataset);
+        Some(Response::Dataset(Box::new(summary)))
     }
 }
 

@@ -147,6 +147,92 @@ test('a picked folder with bad files lists exactly the bad ones and loads the re
   }
 });
 
+test('dropping a folder walks it, sub-folders and >100 entries included, and lists exactly the bad files', async () => {
+  const { page, errors, requests, close } = await openPage();
+  try {
+    const png = readFileSync(join(DEMO, 'train/0_normal/00000002_000.png'));
+    const other = readFileSync(join(DEMO, 'train/1_abnormal/00000001_000.png'));
+    // 120 normals in one folder: Chromium's readEntries gives at most 100 a call, so the walk
+    // has to call it again. Distinct names (one patient each), the same bytes.
+    const tree = { 'dropped/0_normal': [], 'dropped/1_abnormal/deeper': [] };
+    for (let i = 0; i < 120; i++) {
+      tree['dropped/0_normal'].push([`${String(10000 + i).padStart(8, '0')}_000.png`, png.toString('base64')]);
+    }
+    tree['dropped/1_abnormal/deeper'].push(['00000001_000.png', other.toString('base64')]);
+    tree['dropped/1_abnormal/deeper'].push(['00000001_001.png', Buffer.concat([other, Buffer.from([0])]).toString('base64')]);
+    tree['dropped/1_abnormal/deeper'].push(['cut.png', other.subarray(0, 200).toString('base64')]);
+    tree['dropped/0_normal'].push(['report.png', Buffer.from('%PDF-1.7\n1 0 obj\n<<>>\nendobj\n').toString('base64')]);
+    const expectedImages = 122;
+
+    await page.locator('#backend[data-backend]').waitFor({ timeout: 60_000 });
+    // A drop of one folder. Script cannot make a DataTransfer that holds a folder, so the
+    // entries API (webkitGetAsEntry, createReader, readEntries, file) is given fake entries over
+    // real File objects that behave as Chromium's do: readEntries hands out at most 100 a call,
+    // then an empty batch.
+    await page.evaluate((tree) => {
+      const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dirs = new Map();
+      const dirEntry = (path) => {
+        if (!dirs.has(path)) {
+          const name = path.split('/').pop();
+          const children = [];
+          dirs.set(path, {
+            isFile: false, isDirectory: true, name, fullPath: `/${path}`, children,
+            createReader() {
+              let at = 0;
+              return {
+                readEntries(ok) {
+                  const batch = children.slice(at, at + 100);
+                  at += batch.length;
+                  setTimeout(() => ok(batch), 0);
+                },
+              };
+            },
+          });
+          const parent = path.split('/').slice(0, -1).join('/');
+          if (parent) dirEntry(parent).children.push(dirs.get(path));
+        }
+        return dirs.get(path);
+      };
+      for (const [dir, files] of Object.entries(tree)) {
+        for (const [name, b64] of files) {
+          const file = new File([bytes(b64)], name, { type: 'image/png' });
+          dirEntry(dir).children.push({
+            isFile: true, isDirectory: false, name, fullPath: `/${dir}/${name}`,
+            file(ok) { setTimeout(() => ok(file), 0); },
+          });
+        }
+      }
+      const root = dirEntry('dropped');
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(1)], 'dropped'));
+      const real = DataTransferItem.prototype.webkitGetAsEntry;
+      DataTransferItem.prototype.webkitGetAsEntry = function () {
+        DataTransferItem.prototype.webkitGetAsEntry = real;
+        return root;
+      };
+      const zone = document.querySelector('#drop-zone');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    }, tree);
+
+    const summary = page.locator('#data-summary');
+    await summary.waitFor({ timeout: LOAD_TIMEOUT });
+    assert.equal(Number(await summary.getAttribute('data-images')), expectedImages, await summary.textContent());
+    assert.equal(Number(await summary.getAttribute('data-labelled')), expectedImages);
+    assert.equal(await page.getAttribute('#load-count', 'data-total'), String(expectedImages + 2));
+    assert.deepEqual((await issuePaths(page)).sort(),
+      ['dropped/0_normal/report.png', 'dropped/1_abnormal/deeper/cut.png']);
+    // Every image got its label from its folder, the deeper one included.
+    const total = Number(await page.getAttribute('#class-table tr.total td[data-side=all]', 'data-count'));
+    assert.equal(total, expectedImages);
+    assert.deepEqual(errors, []);
+    assertOnlyOwnOrigin(requests, server.origin);
+  } finally {
+    await close();
+  }
+});
+
 /** The data-path of every issue line that names a file. */
 function issuePaths(page) {
   return page.locator('li.data-issue[data-path]').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')));

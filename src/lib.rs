@@ -5,14 +5,23 @@
 //! browser, on `flex` (the CPU) in the browser and natively, and is tested with `cargo test`.
 //! The browser shell (`web`: the worker that owns the compute; `ui`: the yew page) only exists on
 //! `wasm32`.
+//!
+//! Everything but `data` needs the default feature `engine` (burn); `data` alone builds without
+//! it, for the fuzz targets.
 
+#[cfg(feature = "engine")]
 pub mod backend;
 pub mod data;
+pub mod metrics;
+#[cfg(feature = "engine")]
 pub mod model;
+#[cfg(feature = "engine")]
 pub mod protocol;
+pub mod rng;
+#[cfg(feature = "engine")]
 pub mod train;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "engine"))]
 pub mod ui;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "engine"))]
 pub mod web;

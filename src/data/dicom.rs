@@ -393,6 +393,54 @@ pub(crate) mod tests {
         }
     }
 
+    /// Writes small DICOMs of each kind the decoder handles into `fuzz/seeds/images`, as seeds
+    /// for `scripts/fuzz.sh`. Run by hand: `cargo test --release --lib write_fuzz_seeds -- --ignored`.
+    #[test]
+    #[ignore = "writes the fuzz seeds; run by hand"]
+    fn write_fuzz_seeds() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/images");
+        std::fs::create_dir_all(dir).unwrap();
+        let window = || {
+            vec![
+                ds(tags::WINDOW_CENTER, "800"),
+                ds(tags::WINDOW_WIDTH, "1001"),
+            ]
+        };
+        let rescale = || {
+            vec![
+                ds(tags::RESCALE_SLOPE, "2"),
+                ds(tags::RESCALE_INTERCEPT, "-1024"),
+            ]
+        };
+        let seeds = [
+            (
+                "mono2_u16_window.dcm",
+                "MONOCHROME2",
+                PixelInput::U16(gradient()),
+                window(),
+                uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            ),
+            (
+                "mono1_u8.dcm",
+                "MONOCHROME1",
+                PixelInput::U8((0..16).map(|i| i * 16).collect()),
+                vec![],
+                uids::EXPLICIT_VR_LITTLE_ENDIAN,
+            ),
+            (
+                "mono2_i16_rescale.dcm",
+                "MONOCHROME2",
+                PixelInput::I16((0..16).map(|i| i * 64 - 512).collect()),
+                rescale(),
+                uids::IMPLICIT_VR_LITTLE_ENDIAN,
+            ),
+        ];
+        for (name, photometric, pixels, extra, ts) in seeds {
+            let bytes = write_dicom(4, 4, photometric, pixels, extra, ts);
+            std::fs::write(format!("{dir}/{name}"), bytes).unwrap();
+        }
+    }
+
     #[test]
     fn monochrome2_windowed() {
         let extra = vec![

@@ -213,10 +213,11 @@ pub fn decode_grey(name: &str, bytes: &[u8], side: u32) -> Result<GreyImage, Ima
     };
     // The size check from the header alone, before any decoder allocates.
     if let Some((width, height, bytes_per_pixel)) = header_dimensions(format, bytes) {
+        // Saturating: a forged header can claim 2^32 × 2^32 pixels (found by fuzzing).
         check_size(
             width,
             height,
-            u64::from(width) * u64::from(height) * bytes_per_pixel,
+            (u64::from(width) * u64::from(height)).saturating_mul(bytes_per_pixel),
         )
         .map_err(|k| k.at(name))?;
     }

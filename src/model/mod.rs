@@ -1,4 +1,6 @@
 //! Models: the networks the worker trains and runs.
 
+pub mod densenet;
 pub mod init;
+pub mod params;
 pub mod tiny_cnn;

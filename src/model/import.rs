@@ -138,11 +138,19 @@ pub fn load_torchvision_safetensors(
     let file =
         SafeTensors::deserialize(bytes).map_err(|e| ImportError::NotSafetensors(e.to_string()))?;
     let mut tensors = HashMap::new();
+    // A file holding one tensor under both its legacy and its current name is ambiguous: the
+    // second one is reported as unexpected rather than silently preferred.
+    let mut duplicates = Vec::new();
     for (key, view) in file.iter() {
         if key.ends_with(".num_batches_tracked") {
             continue;
         }
-        tensors.insert(current_key(key), (key.to_owned(), view));
+        let current = current_key(key);
+        if tensors.contains_key(&current) {
+            duplicates.push(key.to_owned());
+        } else {
+            tensors.insert(current, (key.to_owned(), view));
+        }
     }
     let mut loader = Loader {
         tensors,
@@ -161,6 +169,7 @@ pub fn load_torchvision_safetensors(
         .values()
         .filter(|(original, _)| !loader.used.contains(original))
         .map(|(original, _)| original.clone())
+        .chain(duplicates)
         .collect();
     report.unexpected.sort();
     if report.is_empty() {
@@ -644,6 +653,30 @@ mod tests {
                 .all(|k| k.contains("denseblock2") || k.contains("transition1")),
             "{report:?}"
         );
+    }
+
+    #[test]
+    fn a_tensor_under_both_names_is_reported() {
+        // Every tensor of the gray file, plus one of them again under its legacy name.
+        let file = SafeTensors::deserialize(GRAY_WEIGHTS).expect("fixture is safetensors");
+        let mut tensors: Vec<(String, TensorView<'_>)> = file.tensors();
+        let (_, norm1) = tensors
+            .iter()
+            .find(|(k, _)| k == "features.denseblock1.denselayer1.norm1.weight")
+            .expect("fixture has the key")
+            .clone();
+        tensors.push((
+            "features.denseblock1.denselayer1.norm.1.weight".to_owned(),
+            norm1,
+        ));
+        let bytes = safetensors::serialize(tensors, None).expect("serialisable");
+        let Err(ImportError::Mismatch(report)) =
+            load_torchvision_safetensors(tiny(1).init(&cpu_device()), &bytes)
+        else {
+            panic!("a key present twice must be an error");
+        };
+        assert_eq!(report.unexpected.len(), 1, "{report:?}");
+        assert!(report.unexpected[0].starts_with("features.denseblock1.denselayer1.norm"));
     }
 
     #[test]

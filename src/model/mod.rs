@@ -1,4 +1,7 @@
 //! Models: the networks the worker trains and runs.
 
+pub mod densenet;
+pub mod import;
 pub mod init;
+pub mod params;
 pub mod tiny_cnn;

@@ -1,4 +1,6 @@
 //! Training: losses and the steps that update a model.
 
+#[cfg(test)]
+mod densenet_step_tests;
 pub mod loss;
 pub mod smoke_step;

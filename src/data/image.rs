@@ -383,7 +383,7 @@ fn to_grey(image: DynamicImage) -> Option<Vec<u8>> {
 
 /// Stretches a `width`×`height` grey image to `side`×`side` with a triangle filter (area-like
 /// when shrinking). Shared with `dicom`.
-pub(crate) fn resize_grey(grey: Vec<u8>, width: u32, height: u32, side: u32) -> GreyImage {
+pub fn resize_grey(grey: Vec<u8>, width: u32, height: u32, side: u32) -> GreyImage {
     let pixels = if width == side && height == side {
         grey
     } else {

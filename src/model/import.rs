@@ -22,6 +22,7 @@
 //! the `pytorch-reader` crate and `std` file access), which does not fit a browser. Convert once
 //! with `safetensors.torch.save_file(torch.load("model.pth"), "model.safetensors")`.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
@@ -145,11 +146,11 @@ pub fn load_torchvision_safetensors(
         if key.ends_with(".num_batches_tracked") {
             continue;
         }
-        let current = current_key(key);
-        if tensors.contains_key(&current) {
-            duplicates.push(key.to_owned());
-        } else {
-            tensors.insert(current, (key.to_owned(), view));
+        match tensors.entry(current_key(key)) {
+            Entry::Occupied(_) => duplicates.push(key.to_owned()),
+            Entry::Vacant(slot) => {
+                slot.insert((key.to_owned(), view));
+            }
         }
     }
     let mut loader = Loader {

@@ -19,12 +19,15 @@
 //! The image pipeline joins images to rows by file name with [`LabelTable::lookup`].
 
 pub mod dicom;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod disk;
 pub mod finding;
 pub mod frequency;
 pub mod image;
 pub mod ingest;
 pub mod labels;
 pub mod options;
+pub mod output;
 pub mod split;
 pub mod store;
 pub mod summary;
@@ -39,6 +42,7 @@ pub use labels::{
     RowProblem, Targets, UncertainPolicy,
 };
 pub use options::{DataView, FindingSet, LabelOptions};
+pub use output::Output;
 pub use split::{PatientSplit, SideSummary, Split, SplitConfig, SplitError, SplitSummary};
 pub use store::ImageStore;
 pub use summary::{DatasetSummary, IssueLine, SplitView};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::auc::auc;
 use super::bootstrap::{BootstrapConfig, Interval, bootstrap_auc};
 use super::roc::{RocCurve, roc_curve};
-use crate::data::Finding;
+use crate::data::Output;
 
 /// What the page shows instead of an AUC that cannot be computed.
 pub const NOT_AVAILABLE: &str = "n/a — needs positive and negative examples";
@@ -14,8 +14,8 @@ pub const NOT_AVAILABLE: &str = "n/a — needs positive and negative examples";
 /// One finding's results.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FindingEvaluation {
-    /// Which finding.
-    pub finding: Finding,
+    /// Which output (a finding, or abnormal).
+    pub output: Output,
     /// Images where it is present (among those whose label is known).
     pub positives: usize,
     /// Images where it is absent.
@@ -63,7 +63,7 @@ pub struct Evaluation {
 /// If the slices' lengths do not match `findings.len()`.
 #[must_use]
 pub fn evaluate(
-    findings: &[Finding],
+    findings: &[Output],
     scores: &[f32],
     targets: &[f32],
     mask: Option<&[f32]>,
@@ -87,7 +87,7 @@ pub fn evaluate(
             let l: Vec<bool> = rows.iter().map(|i| targets[i * k + j] > 0.5).collect();
             let positives = l.iter().filter(|x| **x).count();
             FindingEvaluation {
-                finding: *finding,
+                output: *finding,
                 positives,
                 negatives: l.len() - positives,
                 auc: auc(&s, &l),
@@ -116,10 +116,11 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Finding;
 
     #[test]
     fn findings_without_both_classes_are_not_available_and_left_out_of_the_mean() {
-        let findings = [Finding::Atelectasis, Finding::Hernia, Finding::Edema];
+        let findings = Output::findings(&[Finding::Atelectasis, Finding::Hernia, Finding::Edema]);
         // 4 images × 3 findings. Atelectasis: perfect. Hernia: no positive. Edema: inverted.
         let scores = [0.9, 0.1, 0.2, 0.8, 0.3, 0.4, 0.2, 0.5, 0.9, 0.1, 0.6, 0.7];
         let targets = [1., 0., 1., 1., 0., 1., 0., 0., 0., 0., 0., 0.];
@@ -144,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_mask_leaves_unknown_labels_out() {
-        let findings = [Finding::Edema];
+        let findings = [Output::Finding(Finding::Edema)];
         // Without the mask the last image (an uncertain label read as 0) would spoil a perfect
         // ranking.
         let scores = [0.1, 0.9, 0.95];

@@ -60,7 +60,12 @@ fn one_adam_step_lowers_the_class_weighted_loss() {
         ))
     };
     let loss = |model: &DenseNet| {
-        binary_cross_entropy_with_logits(model.forward(images.clone()), targets.clone(), weights())
+        binary_cross_entropy_with_logits(
+            model.forward(images.clone()),
+            targets.clone(),
+            weights(),
+            None,
+        )
     };
 
     let loss_before = loss(&model);

@@ -2,21 +2,22 @@
 //! the chosen findings, and which labels are known. Built from a loaded
 //! [`Dataset`](crate::data::Dataset); what training, validation and evaluation iterate over.
 
-use crate::data::{Dataset, Finding, LabelRow, PatientSplit, Split, SplitConfig, split_by_patient};
+use crate::data::split::split_by_patient;
+use crate::data::{Dataset, LabelRow, Output, PatientSplit, Split, SplitConfig};
 
 /// Examples of one side.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Examples {
     /// Store index of each example.
     pub images: Vec<usize>,
-    /// `images.len() × findings` targets, row-major: 1 present, 0 absent or unknown.
+    /// `images.len() × outputs` targets, row-major: 1 present, 0 absent or unknown.
     pub targets: Vec<f32>,
     /// Same shape: 1 where the label is known, 0 where it is not (left out of loss and AUC).
     pub mask: Vec<f32>,
     /// Normal (`false`) or abnormal (`true`), where the labels say.
     pub abnormal: Vec<Option<bool>>,
-    /// Number of findings (columns).
-    pub findings: usize,
+    /// Number of outputs (columns).
+    pub outputs: usize,
 }
 
 impl Examples {
@@ -32,10 +33,14 @@ impl Examples {
         self.images.is_empty()
     }
 
-    fn push(&mut self, image: usize, row: &LabelRow, findings: &[Finding]) {
+    fn push(&mut self, image: usize, row: &LabelRow, outputs: &[Output]) {
         self.images.push(image);
-        self.targets.extend(row.target(findings));
-        self.mask.extend(row.target_mask(findings));
+        for output in outputs {
+            let label = output.of(row);
+            self.targets
+                .push(if label == Some(true) { 1.0 } else { 0.0 });
+            self.mask.push(if label.is_some() { 1.0 } else { 0.0 });
+        }
         self.abnormal.push(row.is_abnormal());
     }
 
@@ -44,7 +49,7 @@ impl Examples {
     /// weigh the same in the loss. A finding without any known label gets (1, 1).
     #[must_use]
     pub fn class_weights(&self) -> (Vec<f32>, Vec<f32>) {
-        let k = self.findings;
+        let k = self.outputs;
         (0..k)
             .map(|j| {
                 let (mut pos, mut known) = (0.0_f32, 0.0_f32);
@@ -86,14 +91,14 @@ impl SplitExamples {
 }
 
 /// Splits the labelled images of `dataset` by patient with `config` and lays out their targets
-/// over `findings` (in that order: the model's outputs).
+/// over `outputs` (in that order: the model's outputs).
 ///
 /// # Errors
 /// A sentence for the user when the split cannot be made.
 pub fn split_examples(
     dataset: &Dataset,
     config: &SplitConfig,
-    findings: &[Finding],
+    outputs: &[Output],
 ) -> Result<SplitExamples, String> {
     let labelled: Vec<(usize, &LabelRow)> = dataset.labelled().collect();
     if labelled.is_empty() {
@@ -103,7 +108,7 @@ pub fn split_examples(
     let split: PatientSplit = split_by_patient(&rows, config).map_err(|e| e.to_string())?;
     let mut out = SplitExamples::default();
     for side in [&mut out.train, &mut out.validation, &mut out.test] {
-        side.findings = findings.len();
+        side.outputs = outputs.len();
     }
     for (r, (image, row)) in labelled.iter().enumerate() {
         let side = match split.side(r) {
@@ -112,7 +117,7 @@ pub fn split_examples(
             Some(Split::Test) => &mut out.test,
             None => continue,
         };
-        side.push(*image, row, findings);
+        side.push(*image, row, outputs);
     }
     Ok(out)
 }
@@ -129,7 +134,7 @@ mod tests {
             targets: vec![1., 0., 0., 1., 0., 0., 0., 1.],
             mask: vec![1., 1., 1., 1., 1., 0., 1., 1.],
             abnormal: vec![None; 4],
-            findings: 2,
+            outputs: 2,
         };
         let (w_pos, w_neg) = examples.class_weights();
         // Finding 0: 1 positive of 4 → w_pos 3/4, w_neg 1/4.

@@ -11,16 +11,19 @@ use burn::tensor::activation::softplus;
 /// Mean binary cross-entropy of `logits` against `targets` in {0, 1}.
 ///
 /// With `class_weights = Some((w_pos, w_neg))`, each element's loss is multiplied by its class's
-/// `w_pos` where the target is 1 and `w_neg` where it is 0.
+/// `w_pos` where the target is 1 and `w_neg` where it is 0. With `mask`, elements where the mask
+/// is 0 (unknown labels) add nothing; the mean is still over all elements, so a batch's loss does
+/// not jump with its number of unknowns.
 ///
 /// # Shapes
-/// - `logits`, `targets`: `[batch, classes]`
+/// - `logits`, `targets`, `mask`: `[batch, classes]`
 /// - `w_pos`, `w_neg`: `[classes]`
 /// - output: `[1]`
 pub fn binary_cross_entropy_with_logits(
     logits: Tensor<2>,
     targets: Tensor<2>,
     class_weights: Option<(Tensor<1>, Tensor<1>)>,
+    mask: Option<Tensor<2>>,
 ) -> Tensor<1> {
     // log(1 + exp(-|x|)) = softplus(-|x|), stable for large |x|.
     let per_element = logits.clone().clamp_min(0.0) - logits.clone() * targets.clone()
@@ -34,7 +37,10 @@ pub fn binary_cross_entropy_with_logits(
         }
         None => per_element,
     };
-    per_element.mean()
+    match mask {
+        Some(mask) => (per_element * mask).mean(),
+        None => per_element.mean(),
+    }
 }
 
 #[cfg(test)]
@@ -55,7 +61,7 @@ mod tests {
         let ys = [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]];
         let logits = Tensor::<2>::from_data(TensorData::from(xs), &device);
         let targets = Tensor::<2>::from_data(TensorData::from(ys), &device);
-        let got: f32 = binary_cross_entropy_with_logits(logits, targets, None).into_scalar();
+        let got: f32 = binary_cross_entropy_with_logits(logits, targets, None, None).into_scalar();
         let mut expected = 0.0;
         for (row_x, row_y) in xs.iter().zip(ys.iter()) {
             for (&x, &y) in row_x.iter().zip(row_y) {
@@ -82,6 +88,7 @@ mod tests {
                 Tensor::from_data(TensorData::from(w_pos), &device),
                 Tensor::from_data(TensorData::from(w_neg), &device),
             )),
+            None,
         )
         .into_scalar();
         let mut expected = 0.0;
@@ -104,7 +111,33 @@ mod tests {
         let device = cpu_device();
         let logits = Tensor::<2>::from_data(TensorData::from([[80.0, -80.0]]), &device);
         let targets = Tensor::<2>::from_data(TensorData::from([[0.0, 1.0]]), &device);
-        let got: f32 = binary_cross_entropy_with_logits(logits, targets, None).into_scalar();
+        let got: f32 = binary_cross_entropy_with_logits(logits, targets, None, None).into_scalar();
         assert!((got - 80.0).abs() < 1e-3, "{got}");
+    }
+
+    #[test]
+    fn a_mask_removes_unknown_labels_from_the_sum_not_the_count() {
+        let device = cpu_device();
+        let xs = [[1.5, -0.5], [0.25, 2.0]];
+        let ys = [[1.0, 0.0], [0.0, 1.0]];
+        let mask = [[1.0, 0.0], [1.0, 1.0]];
+        let got: f32 = binary_cross_entropy_with_logits(
+            Tensor::from_data(TensorData::from(xs), &device),
+            Tensor::from_data(TensorData::from(ys), &device),
+            None,
+            Some(Tensor::from_data(TensorData::from(mask), &device)),
+        )
+        .into_scalar();
+        let mut expected = 0.0;
+        for r in 0..2 {
+            for c in 0..2 {
+                expected += mask[r][c] * bce(xs[r][c], ys[r][c]);
+            }
+        }
+        expected /= 4.0;
+        assert!(
+            (f64::from(got) - expected).abs() < 1e-6,
+            "{got} vs {expected}"
+        );
     }
 }

@@ -1,6 +1,12 @@
 //! Training: losses and the steps that update a model.
 
+pub mod augmenter;
+pub mod config;
 #[cfg(test)]
 mod densenet_step_tests;
+pub mod examples;
 pub mod loss;
+pub mod predict;
+pub mod preprocess;
 pub mod smoke_step;
+pub mod trainer;

@@ -85,7 +85,7 @@ impl SmokeTrainer {
 
     fn loss(&self, model: &TinyCnn) -> Tensor<1> {
         let logits = model.forward(self.images.clone());
-        binary_cross_entropy_with_logits(logits, self.targets.clone(), None)
+        binary_cross_entropy_with_logits(logits, self.targets.clone(), None, None)
     }
 }
 

@@ -4,12 +4,15 @@
 //! They take a burn [`Device`](burn::tensor::Device), so the same code runs on WebGPU in the
 //! browser, on `flex` (the CPU) in the browser and natively, and is tested with `cargo test`.
 //! The browser shell (`web`: the worker that owns the compute; `ui`: the yew page) only exists on
-//! `wasm32`.
+//! `wasm32`. `augment` (the CPU reference of augmentation, checked against Keras) and `rng` are
+//! plain Rust over slices, with no device at all.
 
+pub mod augment;
 pub mod backend;
 pub mod data;
 pub mod model;
 pub mod protocol;
+pub mod rng;
 pub mod train;
 
 #[cfg(target_arch = "wasm32")]

@@ -76,7 +76,7 @@ mod tests {
         // exp(−d²/2σ²) / 2πσ² sampled (for σ = 2 the sampled sum equals √(2π)σ to ~1e-9, and
         // the 4σ truncation drops ~6e-5 of the mass, which the normalisation puts back).
         for (r, c) in [(20, 20), (20, 21), (22, 19), (25, 20), (14, 26)] {
-            let d2 = ((r as f64 - 20.0).powi(2) + (c as f64 - 20.0).powi(2)) as f64;
+            let d2 = (r as f64 - 20.0).powi(2) + (c as f64 - 20.0).powi(2);
             let want =
                 (-d2 / (2.0 * sigma * sigma)).exp() / (std::f64::consts::TAU * sigma * sigma);
             let got = f64::from(out.at(r, c));

@@ -85,8 +85,9 @@ fn tile_mapping(histogram: &mut [usize; BINS], area: usize, clip_limit: f64) -> 
         for count in histogram.iter_mut() {
             *count += share;
         }
-        if residual > 0 {
-            let step = (BINS / residual).max(1);
+        // No remainder, no step (checked_div is None for 0).
+        if let Some(step) = BINS.checked_div(residual) {
+            let step = step.max(1);
             let mut i = 0;
             while i < BINS && residual > 0 {
                 histogram[i] += 1;

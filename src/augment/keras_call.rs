@@ -18,6 +18,7 @@
 use std::fmt;
 
 use super::spec::{AugmentSpec, FillMode, ShiftRange, ZoomRange};
+use super::validate::SpecError;
 
 /// Every keyword of keras-preprocessing 1.1.2's `ImageDataGenerator.__init__` (the same list
 /// as `tf.keras` 2.x).
@@ -90,6 +91,9 @@ pub enum KerasCallError {
         /// What was given, as Python.
         found: String,
     },
+    /// Values Keras would accept but that make no sense (a zoom bound at or below 0).
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
     /// A real Keras setting that would change the images and that we do not implement.
     #[error("{parameter} = {found} is not supported: {reason}")]
     Unsupported {
@@ -161,6 +165,7 @@ pub fn parse_keras_call(text: &str) -> Result<KerasCall, KerasCallError> {
             "featurewise_std_normalization turns on featurewise_center, as in Keras".to_owned(),
         );
     }
+    spec.validate()?;
     Ok(KerasCall { spec, warnings })
 }
 
@@ -789,6 +794,7 @@ datagen = tf.keras.preprocessing.image.ImageDataGenerator(
             ("ImageDataGenerator(rotation_range=5", "expected ')'"),
             ("Sequential(rotation_range=5)", "found Sequential"),
             ("ImageDataGenerator(rescale=1/0)", "division by zero"),
+            ("ImageDataGenerator(zoom_range=1.2)", "zoom_range = [-0.19"),
         ];
         for (text, wanted) in cases {
             let message = parse_keras_call(text).expect_err(text).to_string();

@@ -21,6 +21,7 @@ pub mod params;
 pub mod pipeline;
 pub mod plane;
 pub mod spec;
+pub mod validate;
 
 #[cfg(test)]
 mod golden_tests;
@@ -31,3 +32,4 @@ pub use params::{TransformParams, sample};
 pub use pipeline::{augment_image, keras_apply_transform, prepare_image};
 pub use plane::Plane;
 pub use spec::{AugmentSpec, FillMode, ShiftRange, ZoomRange};
+pub use validate::SpecError;

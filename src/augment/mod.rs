@@ -20,6 +20,7 @@ pub mod normalize;
 pub mod params;
 pub mod pipeline;
 pub mod plane;
+mod python_call;
 pub mod spec;
 pub mod validate;
 

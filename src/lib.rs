@@ -4,11 +4,13 @@
 //! They take a burn [`Device`](burn::tensor::Device), so the same code runs on WebGPU in the
 //! browser, on `flex` (the CPU) in the browser and natively, and is tested with `cargo test`.
 //! The browser shell (`web`: the worker that owns the compute; `ui`: the yew page) only exists on
-//! `wasm32`.
+//! `wasm32`. `augment` (the CPU reference of augmentation, checked against Keras), `metrics` and
+//! `rng` are plain Rust over slices, with no device at all.
 //!
-//! Everything but `data` needs the default feature `engine` (burn); `data` alone builds without
-//! it, for the fuzz targets.
+//! Everything but `data`, `augment`, `metrics` and `rng` needs the default feature `engine`
+//! (burn); the rest builds without it, for the fuzz targets.
 
+pub mod augment;
 #[cfg(feature = "engine")]
 pub mod backend;
 pub mod data;

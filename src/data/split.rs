@@ -2,7 +2,7 @@
 //!
 //! Splitting by image (what most tutorials do, and what the `nih800` folders did) puts follow-up
 //! images of one patient on both sides, and the model is then tested on people it has seen,
-//! which inflates AUC. [`split_by_patient`] shuffles the patients with a seeded splitmix64 and
+//! which inflates AUC. [`split_by_patient`] shuffles the patients with a seeded splitmix64 ([`crate::rng`]) and
 //! deals them out until each side holds about its fraction of the *images*. The same rows and
 //! seed always give the same split, whatever the row order; the seed is the training seed.
 //!
@@ -16,6 +16,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::labels::{LabelRow, PatientId};
+use crate::rng::SplitMix64;
 
 /// A side of the split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -244,31 +245,6 @@ pub fn split_by_patient(
     Ok(PatientSplit { sides, summary })
 }
 
-/// splitmix64 (Steele, Lea and Flood, 2014; Vigna's reference `splitmix64.c`): tiny, seedable
-/// and identical on every platform, so a seed means the same split on wasm32 and natively.
-struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    const fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (Lemire's multiply-shift; the bias is below 2^-40 for our sizes).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -289,14 +265,6 @@ mod tests {
             let first = *side_of.entry(&row.patient).or_insert(*side);
             assert_eq!(first, *side, "patient {} on two sides", row.patient);
         }
-    }
-
-    #[test]
-    fn splitmix64_matches_the_reference() {
-        // First outputs of Vigna's splitmix64.c seeded with 0.
-        let mut rng = SplitMix64::new(0);
-        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
     }
 
     #[test]

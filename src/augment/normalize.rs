@@ -1,0 +1,161 @@
+//! Keras's `standardize`: rescale, then samplewise, then featurewise normalisation, in that
+//! order, each with Keras's `+ 1e-6` under the std.
+//!
+//! Featurewise statistics come from the training split only ([`FeaturewiseStats::fit`], Keras's
+//! `fit`), so no validation or test pixel leaks into training. One deliberate difference from
+//! Keras: where Keras warns and skips a featurewise step that was never fitted, we return an
+//! error, since a silently unnormalised run wastes hours of training.
+
+use serde::{Deserialize, Serialize};
+
+use super::plane::Plane;
+use super::spec::AugmentSpec;
+
+/// Keras's epsilon under every std (`x /= std + 1e-6`).
+pub const STD_EPSILON: f64 = 1e-6;
+
+/// Mean and std of grey levels over a set of images (after `rescale`), as Keras's `fit` keeps
+/// them for a one-channel image.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeaturewiseStats {
+    /// Mean grey level, in rescaled units.
+    pub mean: f64,
+    /// Population std of the grey levels, in rescaled units.
+    pub std: f64,
+}
+
+impl FeaturewiseStats {
+    /// Keras's `fit(x)` on `u8` images: multiply by `rescale`, then the mean and the population
+    /// std over every pixel of every image. `None` when there are no pixels.
+    #[must_use]
+    pub fn fit(images: &[&[u8]], rescale: Option<f64>) -> Option<Self> {
+        let scale = active_rescale(rescale).unwrap_or(1.0);
+        let count: usize = images.iter().map(|i| i.len()).sum();
+        if count == 0 {
+            return None;
+        }
+        // Two passes in f64: sums of up to ~10^9 u8 values stay exact enough, unlike numpy's
+        // float32, and the second pass avoids the cancellation of E[x²] − E[x]².
+        let pixels = || {
+            images
+                .iter()
+                .flat_map(|i| i.iter())
+                .map(|&p| f64::from(p) * scale)
+        };
+        let mean = pixels().sum::<f64>() / count as f64;
+        let var = pixels().map(|p| (p - mean).powi(2)).sum::<f64>() / count as f64;
+        Some(FeaturewiseStats {
+            mean,
+            std: var.sqrt(),
+        })
+    }
+}
+
+/// Why an image could not be standardised.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StandardizeError {
+    /// `featurewise_center` or `featurewise_std_normalization` is on, but no statistics were
+    /// given.
+    #[error(
+        "featurewise normalisation is on but no training-split statistics were given; compute \
+         them with FeaturewiseStats::fit over the training images, or turn off \
+         featurewise_center and featurewise_std_normalization"
+    )]
+    FeaturewiseNotFitted,
+}
+
+/// Keras's `standardize(x)` for one grey image.
+///
+/// # Errors
+/// [`StandardizeError::FeaturewiseNotFitted`] if a featurewise step is on and `stats` is `None`.
+pub fn standardize(
+    spec: &AugmentSpec,
+    stats: Option<&FeaturewiseStats>,
+    src: &Plane,
+) -> Result<Plane, StandardizeError> {
+    let featurewise = spec.featurewise_center || spec.featurewise_std_normalization;
+    if featurewise && stats.is_none() {
+        return Err(StandardizeError::FeaturewiseNotFitted);
+    }
+    let mut x: Vec<f64> = src.pixels.iter().map(|&p| f64::from(p)).collect();
+    if let Some(scale) = active_rescale(spec.rescale) {
+        x.iter_mut().for_each(|v| *v *= scale);
+    }
+    if spec.samplewise_center {
+        let mean = mean(&x);
+        x.iter_mut().for_each(|v| *v -= mean);
+    }
+    if spec.samplewise_std_normalization {
+        let divisor = std(&x) + STD_EPSILON;
+        x.iter_mut().for_each(|v| *v /= divisor);
+    }
+    if let Some(stats) = stats.filter(|_| featurewise) {
+        if spec.featurewise_center {
+            x.iter_mut().for_each(|v| *v -= stats.mean);
+        }
+        if spec.featurewise_std_normalization {
+            let divisor = stats.std + STD_EPSILON;
+            x.iter_mut().for_each(|v| *v /= divisor);
+        }
+    }
+    Ok(Plane {
+        pixels: x.into_iter().map(|v| v as f32).collect(),
+        ..*src
+    })
+}
+
+/// Keras's `if self.rescale:`: `None` and 0 both mean no rescaling.
+fn active_rescale(rescale: Option<f64>) -> Option<f64> {
+    rescale.filter(|&r| r != 0.0)
+}
+
+fn mean(x: &[f64]) -> f64 {
+    x.iter().sum::<f64>() / x.len().max(1) as f64
+}
+
+fn std(x: &[f64]) -> f64 {
+    let m = mean(x);
+    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / x.len().max(1) as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samplewise_gives_zero_mean_unit_std() {
+        let src = Plane::from_u8(2, 2, &[0, 2, 4, 6]).expect("sized");
+        let out = standardize(&AugmentSpec::basic(), None, &src).expect("no featurewise");
+        // (x − 3) / (√5 + 1e-6).
+        let want = [-3.0, -1.0, 1.0, 3.0].map(|d: f64| (d / (5f64.sqrt() + 1e-6)) as f32);
+        assert_eq!(out.pixels, want);
+    }
+
+    #[test]
+    fn rescale_comes_before_featurewise_and_stats_are_in_rescaled_units() {
+        let train: [&[u8]; 2] = [&[0, 255], &[255, 255]];
+        let stats = FeaturewiseStats::fit(&train, Some(1.0 / 255.0)).expect("pixels");
+        // Rescaled pixels 0, 1, 1, 1: mean 3/4, std √(3/16).
+        assert!((stats.mean - 0.75).abs() < 1e-12);
+        assert!((stats.std - (3.0f64 / 16.0).sqrt()).abs() < 1e-12);
+        let spec = AugmentSpec {
+            rescale: Some(1.0 / 255.0),
+            featurewise_center: true,
+            featurewise_std_normalization: true,
+            ..AugmentSpec::default()
+        };
+        let src = Plane::from_u8(1, 2, &[0, 255]).expect("sized");
+        let out = standardize(&spec, Some(&stats), &src).expect("fitted");
+        let divisor = (3.0f64 / 16.0).sqrt() + 1e-6;
+        assert_eq!(
+            out.pixels,
+            [(-0.75 / divisor) as f32, (0.25 / divisor) as f32]
+        );
+        assert_eq!(
+            standardize(&spec, None, &src),
+            Err(StandardizeError::FeaturewiseNotFitted)
+        );
+        assert!(FeaturewiseStats::fit(&[], None).is_none());
+    }
+}

@@ -3,4 +3,6 @@
 #[cfg(test)]
 mod densenet_step_tests;
 pub mod loss;
+pub mod predict;
+pub mod preprocess;
 pub mod smoke_step;

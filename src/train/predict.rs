@@ -56,7 +56,7 @@ pub async fn predict(
             .await
             .map_err(|e| PredictError::Read(format!("{e:?}")))?;
         out.extend(
-            data.into_vec::<f32>()
+            data.try_into_vec::<f32>()
                 .map_err(|e| PredictError::Read(format!("{e:?}")))?,
         );
     }

@@ -130,7 +130,10 @@ mod tests {
         let x = preprocess(&pixels, 8, &input);
         let mean = x.iter().sum::<f32>() / 64.0;
         let std = (x.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 64.0).sqrt();
-        assert!(mean.abs() < 1e-5 && (std - 1.0).abs() < 1e-4, "{mean} {std}");
+        assert!(
+            mean.abs() < 1e-5 && (std - 1.0).abs() < 1e-4,
+            "{mean} {std}"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 pub mod augment;
 #[cfg(feature = "engine")]
 pub mod backend;
+#[cfg(all(feature = "engine", not(target_arch = "wasm32")))]
+pub mod cli;
 pub mod data;
 pub mod metrics;
 #[cfg(feature = "engine")]

@@ -1,7 +1,9 @@
 //! `cxr`: the native command line on the same engine as the page.
 //!
-//! Today it has one command, `cxr smoke [--steps N] [--seed S]`: the page's training step on the
-//! CPU (burn `flex`), printing the loss before and after each Adam step.
+//! - `cxr smoke [--steps N] [--seed S]`: the page's training step on the CPU (burn `flex`),
+//!   printing the loss before and after each Adam step.
+//! - `cxr predict --model MODEL.safetensors --csv OUT.csv IMAGES...`: a saved model's
+//!   probabilities per image, as CSV ([`cxr_lab::cli::predict`]).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -11,6 +13,8 @@ use std::process::ExitCode;
 
 #[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::backend::cpu_device;
+#[cfg(not(target_arch = "wasm32"))]
+use cxr_lab::cli::predict::{PredictArgs, USAGE as PREDICT_USAGE};
 #[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::train::smoke_step::SmokeTrainer;
 
@@ -25,8 +29,51 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Some("predict") => predict(&args[1..]),
         _ => {
-            eprintln!("usage: cxr smoke [--steps N] [--seed S]");
+            eprintln!("usage: cxr smoke [--steps N] [--seed S]\n       {PREDICT_USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit status: 0 when every image was predicted, 1 when some were skipped (the CSV holds the
+/// others), 2 when the run could not start or stopped.
+#[cfg(not(target_arch = "wasm32"))]
+fn predict(args: &[String]) -> ExitCode {
+    let args = match PredictArgs::parse(args) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("cxr predict: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = cxr_lab::cli::predict::run(&args, &cpu_device(), |p| {
+        eprintln!("cxr predict: {}/{} images", p.done, p.total);
+    });
+    match report {
+        Ok(report) => {
+            for skipped in &report.skipped {
+                eprintln!(
+                    "cxr predict: skipped {}: {}",
+                    skipped.path.display(),
+                    skipped.reason
+                );
+            }
+            println!(
+                "{} images predicted, {} skipped; probabilities in {}",
+                report.predicted,
+                report.skipped.len(),
+                args.csv.display()
+            );
+            if report.skipped.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(error) => {
+            eprintln!("cxr predict: {error}");
             ExitCode::from(2)
         }
     }

@@ -191,6 +191,31 @@ pub fn torchvision_keys<M: Module>(model: &M) -> Vec<(String, Vec<usize>)> {
     lister.keys
 }
 
+/// One parameter or running statistic of a model under its torchvision key: what
+/// [`super::file::save_model`] writes.
+pub(crate) struct TorchTensor {
+    /// torchvision's key, e.g. `features.denseblock1.denselayer1.norm1.running_var`.
+    pub key: String,
+    /// The shape in PyTorch's layout (`[out, in]` for the classifier weight).
+    pub shape: Vec<usize>,
+    /// burn holds it transposed relative to PyTorch (`Linear` weights), so the values read back
+    /// must be transposed before they are written.
+    pub transposed: bool,
+    /// The values in burn's layout, flattened, still on the model's device: reading them is
+    /// async on WebGPU, which a (synchronous) visitor cannot do.
+    pub values: Tensor<1>,
+}
+
+/// Every tensor [`torchvision_keys`] lists, in the same order, with its values on the device.
+pub(crate) fn torchvision_tensors<M: Module>(model: &M) -> Vec<TorchTensor> {
+    let mut collector = TensorCollector {
+        path: Vec::new(),
+        tensors: Vec::new(),
+    };
+    model.visit(&mut collector);
+    collector.tensors
+}
+
 /// torchvision's rewrite of its legacy DenseNet keys, without a regex engine:
 /// `^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$`
 /// becomes group 1 + group 2, e.g. `features.denseblock1.denselayer1.norm.1.weight` →
@@ -293,6 +318,34 @@ impl ModuleVisitor for KeyLister {
     }
 }
 
+struct TensorCollector {
+    path: Vec<(String, String)>,
+    tensors: Vec<TorchTensor>,
+}
+
+impl ModuleVisitor for TensorCollector {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.push((name.to_owned(), container_type.to_owned()));
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let target = torch_target(&self.path);
+        let value = param.val();
+        let burn_shape = value.dims();
+        let len = burn_shape.iter().product::<usize>();
+        self.tensors.push(TorchTensor {
+            shape: torch_shape(&burn_shape, target.transposed),
+            key: target.key,
+            transposed: target.transposed,
+            values: value.reshape([len]),
+        });
+    }
+}
+
 struct Loader<'a> {
     /// Current key → (key as written in the file, tensor).
     tensors: HashMap<String, (String, TensorView<'a>)>,
@@ -383,7 +436,7 @@ fn to_f32(key: &str, view: &TensorView<'_>) -> Result<Vec<f32>, ImportError> {
 }
 
 /// `[rows, cols]` row-major → `[cols, rows]` row-major.
-fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
     for r in 0..rows {
         for c in 0..cols {

@@ -1,6 +1,7 @@
 //! Models: the networks the worker trains and runs.
 
 pub mod densenet;
+pub mod file;
 pub mod import;
 pub mod init;
 pub mod params;

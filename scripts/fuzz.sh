@@ -5,6 +5,11 @@
 # cargo-fuzz wants nightly for its -Z flags; this machine has only stable, so RUSTC_BOOTSTRAP=1
 # lets stable rustc take them. Seeds: the test fixtures (real NIH and CheXpert CSV excerpts,
 # real PNGs) and the DICOMs in fuzz/seeds (written by the ignored test `write_fuzz_seeds`).
+# Memory: the resident limit is 2 GiB, but one allocation may reach 4.2 GiB. dicom-parser reserves
+# (`try_reserve_exact`) an element's declared length, up to 4 GiB, before reading it; a 618-byte
+# file that claims 3 GB fails on the read that follows with an error, never touching the memory,
+# and on wasm32 the reservation itself fails with an error. libFuzzer's default malloc limit
+# (= the RSS limit) calls that an OOM.
 # Not part of scripts/test.sh: a fuzz run is a search, not a check with a fixed answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +38,8 @@ for target in labels images ingest; do
   log="$CACHE/fuzz-$target.log"
   status=0
   cargo fuzz run --fuzz-dir fuzz "$target" "$corpus" "$seeds/$target" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 \
+    -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 -malloc_limit_mb=4200 \
+    -max_len=1048576 -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
   grep -E '^(#[0-9]+.*DONE|Done|stat::number_of_executed_units|stat::peak_rss|==[0-9]+==ERROR|SUMMARY|artifact_prefix)|panicked' "$log" || true
   echo "== $target: exit $status after $(( $(date +%s) - start ))s, corpus $(ls "$corpus" | wc -l) inputs"

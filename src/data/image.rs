@@ -213,13 +213,8 @@ pub fn decode_grey(name: &str, bytes: &[u8], side: u32) -> Result<GreyImage, Ima
     };
     // The size check from the header alone, before any decoder allocates.
     if let Some((width, height, bytes_per_pixel)) = header_dimensions(format, bytes) {
-        // Saturating: a forged header can claim 2^32 × 2^32 pixels (found by fuzzing).
-        check_size(
-            width,
-            height,
-            (u64::from(width) * u64::from(height)).saturating_mul(bytes_per_pixel),
-        )
-        .map_err(|k| k.at(name))?;
+        check_size(width, height, decoded_bytes(width, height, bytes_per_pixel))
+            .map_err(|k| k.at(name))?;
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = Limits::default();
@@ -292,6 +287,12 @@ pub fn header_dimensions(format: ImageFormat, bytes: &[u8]) -> Option<(u32, u32,
         }
         _ => None,
     }
+}
+
+/// Bytes a `width`×`height` image decodes to, saturating: a forged header can claim 2^32 × 2^32
+/// pixels of 8 bytes, which overflows `u64` (found by fuzzing).
+fn decoded_bytes(width: u32, height: u32, bytes_per_pixel: u64) -> u64 {
+    (u64::from(width) * u64::from(height)).saturating_mul(bytes_per_pixel)
 }
 
 /// Refuses images over [`MAX_SIDE`], [`MAX_PIXELS`] or [`MAX_DECODED_BYTES`], and empty ones.
@@ -583,6 +584,27 @@ pub(crate) mod tests {
         let img =
             decode_grey("rgb16.png", &png(1, 1, ExtendedColorType::Rgb16, &rgb16), 1).unwrap();
         assert_eq!(img.pixels, vec![76]);
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/ingest.rs): a header claiming 2^32-1 pixels a side
+    /// at 16 bits RGBA overflowed the size arithmetic (a panic in a debug build, a wrap in
+    /// release). It is refused as too large.
+    #[test]
+    fn forged_giant_header_is_refused_not_overflowed() {
+        // Wrapping, (2^32 - 1)^2 · 8 mod 2^64 is 2^64 - 2^36 + 8: a wrong size.
+        assert_eq!(decoded_bytes(u32::MAX, u32::MAX, 8), u64::MAX);
+        assert_eq!(decoded_bytes(1024, 1024, 2), 2 << 20);
+        let bytes = png_header(u32::MAX, u32::MAX, 16, 6);
+        let err = decode_grey("giant.png", &bytes, 8).unwrap_err();
+        assert!(matches!(err.kind, ImageErrorKind::TooLarge { .. }), "{err}");
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/images.rs): 618 bytes of DICOM whose element claims a
+    /// length of about 3 GB. An error, not a crash.
+    #[test]
+    fn dicom_with_a_huge_declared_length_is_an_error() {
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/dicom-huge-element-length");
+        assert!(decode_grey("x.dcm", bytes, 8).is_err());
     }
 
     #[test]

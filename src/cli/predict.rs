@@ -243,9 +243,9 @@ pub fn run(
     };
     let mut out = BufWriter::new(fs::File::create(&args.csv).map_err(csv_error)?);
     let mut header = String::from("path");
-    for finding in &meta.findings {
+    for output in &meta.outputs {
         header.push(',');
-        header.push_str(finding.name());
+        header.push_str(output.name());
     }
     writeln!(out, "{header}").map_err(csv_error)?;
 
@@ -279,7 +279,7 @@ pub fn run(
             args.batch_size,
             device,
         ))?;
-        let classes = meta.findings.len().max(1);
+        let classes = meta.outputs.len().max(1);
         for (name, row) in store.names().iter().zip(probabilities.chunks(classes)) {
             writeln!(out, "{}", csv_row(name, row)).map_err(csv_error)?;
             report.predicted += 1;
@@ -318,7 +318,7 @@ fn csv_field(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::backend::cpu_device;
-    use crate::data::Finding;
+    use crate::data::{Finding, Output};
     use crate::model::densenet::DenseNetConfig;
     use crate::model::file::{ModelMeta, save_model};
     use crate::model::import::load_torchvision_safetensors;
@@ -380,7 +380,7 @@ mod tests {
             channels: 1,
             normalization: Normalization::Samplewise,
         };
-        let meta = ModelMeta::new(config, findings.clone(), input);
+        let meta = ModelMeta::new(config, Output::findings(&findings), input);
         let bytes = pollster::block_on(save_model(&model, &meta)).expect("saves");
         let model_path = dir.0.join("model.safetensors");
         fs::write(&model_path, bytes).expect("write model");

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::finding::Finding;
 use super::labels::LabelRow;
 
-/// One output of the model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// One output of the model. Serialised as its [`Output::name`] (`"Effusion"`, `"Abnormal"`), so
+/// model files and reports read like the label file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Output {
     /// A finding.
     Finding(Finding),
@@ -57,5 +59,46 @@ impl Output {
 impl fmt::Display for Output {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())
+    }
+}
+
+impl From<Output> for String {
+    fn from(output: Output) -> String {
+        output.name().to_owned()
+    }
+}
+
+impl TryFrom<String> for Output {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        if name == "Abnormal" {
+            return Ok(Output::Abnormal);
+        }
+        Finding::from_nih_name(&name)
+            .map(Output::Finding)
+            .ok_or_else(|| {
+                format!(
+                    "unknown output '{name}'; expected Abnormal or one of {}",
+                    Finding::expected_names()
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_as_its_name_and_back() {
+        let outputs = vec![
+            Output::Finding(Finding::PleuralThickening),
+            Output::Abnormal,
+        ];
+        let json = serde_json::to_string(&outputs).unwrap();
+        assert_eq!(json, r#"["Pleural_Thickening","Abnormal"]"#);
+        assert_eq!(serde_json::from_str::<Vec<Output>>(&json).unwrap(), outputs);
+        assert!(serde_json::from_str::<Output>(r#""Efusion""#).is_err());
     }
 }

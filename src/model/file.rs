@@ -27,7 +27,7 @@ use super::import::{
     ImportError, load_torchvision_safetensors, torchvision_keys, torchvision_tensors, transpose,
 };
 use crate::backend::cpu_device;
-use crate::data::Finding;
+use crate::data::Output;
 use crate::train::preprocess::InputSpec;
 
 /// The `__metadata__` key holding the [`ModelMeta`] JSON.
@@ -53,8 +53,8 @@ pub struct ModelMeta {
     pub version: u32,
     /// The architecture; [`load_model`] builds it before loading the weights.
     pub config: DenseNetConfig,
-    /// The finding of each output, in output order (`findings[i]` is logit `i`).
-    pub findings: Vec<Finding>,
+    /// What each output predicts, in output order (`outputs[i]` is logit `i`).
+    pub outputs: Vec<Output>,
     /// The input the model was trained on; [`crate::train::preprocess::preprocess`] with it
     /// prepares images for inference exactly as for training.
     pub input: InputSpec,
@@ -67,15 +67,15 @@ pub struct ModelMeta {
 }
 
 impl ModelMeta {
-    /// Metadata for a model of `config` whose outputs are `findings` and whose input is `input`,
+    /// Metadata for a model of `config` whose outputs are `outputs` and whose input is `input`,
     /// stamped with this format, version and crate version; no augmentation or training record.
     #[must_use]
-    pub fn new(config: DenseNetConfig, findings: Vec<Finding>, input: InputSpec) -> Self {
+    pub fn new(config: DenseNetConfig, outputs: Vec<Output>, input: InputSpec) -> Self {
         ModelMeta {
             format: FORMAT.to_owned(),
             version: VERSION,
             config,
-            findings,
+            outputs,
             input,
             augmentation: None,
             training: None,
@@ -91,15 +91,15 @@ impl ModelMeta {
     pub fn check(&self) -> Result<(), ModelFileError> {
         let bad = |why: String| Err(ModelFileError::Inconsistent(why));
         let c = &self.config;
-        if c.num_classes != self.findings.len() {
+        if c.num_classes != self.outputs.len() {
             return bad(format!(
                 "{} outputs but {} findings",
                 c.num_classes,
-                self.findings.len()
+                self.outputs.len()
             ));
         }
-        let distinct: BTreeSet<Finding> = self.findings.iter().copied().collect();
-        if distinct.len() != self.findings.len() {
+        let distinct: BTreeSet<Output> = self.outputs.iter().copied().collect();
+        if distinct.len() != self.outputs.len() {
             return bad("a finding is listed twice".to_owned());
         }
         if c.in_channels != self.input.channels {
@@ -329,6 +329,7 @@ pub fn read_meta(bytes: &[u8]) -> Result<ModelMeta, ModelFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Finding;
     use crate::train::preprocess::Normalization;
     use burn::tensor::Distribution;
     use std::collections::HashMap;
@@ -350,7 +351,7 @@ mod tests {
     fn tiny_meta() -> ModelMeta {
         ModelMeta::new(
             tiny(),
-            vec![Finding::Effusion, Finding::Atelectasis, Finding::Hernia],
+            Output::findings(&[Finding::Effusion, Finding::Atelectasis, Finding::Hernia]),
             InputSpec {
                 side: 32,
                 channels: 1,
@@ -458,13 +459,13 @@ mod tests {
             serde_json::to_value(&loaded).expect("json"),
             serde_json::to_value(&meta).expect("json")
         );
-        assert_eq!(loaded.findings, meta.findings);
+        assert_eq!(loaded.outputs, meta.outputs);
         assert_eq!(loaded.input, meta.input);
         assert_eq!(loaded.config.block_config, vec![2, 2]);
         assert!(loaded.created_by.starts_with("cxr-lab "));
         assert_eq!(
-            read_meta(&bytes).expect("header").findings,
-            meta.findings,
+            read_meta(&bytes).expect("header").outputs,
+            meta.outputs,
             "read_meta sees the same metadata without loading weights"
         );
     }
@@ -517,7 +518,7 @@ mod tests {
         // Consistent metadata for a 4-output model, over 3-output weights.
         let edited = with_metadata(&bytes, |v| {
             v["config"]["num_classes"] = 4.into();
-            v["findings"]
+            v["outputs"]
                 .as_array_mut()
                 .expect("array")
                 .push("Mass".into());
@@ -528,7 +529,7 @@ mod tests {
             "{error:?}"
         );
         // Findings and outputs disagree within the metadata.
-        let edited = with_metadata(&bytes, |v| v["findings"] = serde_json::json!(["Mass"]));
+        let edited = with_metadata(&bytes, |v| v["outputs"] = serde_json::json!(["Mass"]));
         let error = load_model(&edited, &device).expect_err("1 finding, 3 outputs");
         assert!(
             matches!(error, ModelFileError::Inconsistent(_)),
@@ -572,7 +573,7 @@ mod tests {
         let model = config.init(&device);
         let meta = ModelMeta::new(
             config,
-            Finding::ALL.to_vec(),
+            Output::findings(&Finding::ALL),
             InputSpec {
                 side: 64,
                 channels: 1,

@@ -21,11 +21,20 @@ pub fn seeded_on<M: Module>(seed: u64, device: &Device, build: impl FnOnce(&Devi
     } else {
         cpu_device()
     };
+    // The CPU device's generator is shared by everything on it: another thread drawing between
+    // the seed and the last parameter (parallel tests, the CLI's data loading) would change the
+    // weights. Seeding and materialising happen under one lock.
+    let _guard = SEEDING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     cpu.seed(seed);
     let module = build(&cpu);
     module.visit(&mut Materialise);
     module.fork(device)
 }
+
+/// Held while a module is seeded and materialised; see [`seeded_on`].
+static SEEDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Reads every float parameter once, which forces burn's lazy initialisation on the CPU.
 struct Materialise;

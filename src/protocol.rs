@@ -2,9 +2,91 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::augment::AugmentSpec;
 use crate::backend::BackendInfo;
-use crate::data::{DataView, DatasetSummary};
+use crate::data::{DataView, DatasetSummary, Output};
+use crate::metrics::Evaluation;
+use crate::train::config::TrainConfig;
 use crate::train::smoke_step::StepReport;
+use crate::train::trainer::{EpochRecord, StepReport as TrainStep};
+
+/// Which network to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelChoice {
+    /// torchvision's DenseNet121 (7.0 M parameters with 14 outputs).
+    DenseNet121,
+    /// A small DenseNet (growth 8, blocks 2-2-2): trains in seconds on a CPU, for a first try.
+    Small,
+}
+
+/// What the model learns to predict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutputsChoice {
+    /// The findings chosen in the Data panel (the article's task).
+    Findings,
+    /// One output: abnormal vs normal (all a folder-per-class set can teach).
+    Abnormal,
+}
+
+/// A training run the page asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRequest {
+    /// Settings of the run.
+    pub config: TrainConfig,
+    /// The network.
+    pub model: ModelChoice,
+    /// What it predicts.
+    pub outputs: OutputsChoice,
+    /// The augmentation of training images.
+    pub augmentation: AugmentSpec,
+    /// Initial weights: a torchvision DenseNet `.safetensors` (ImageNet) file's bytes.
+    pub weights: Option<Vec<u8>>,
+}
+
+/// What a started run will do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingStarted {
+    /// The model's outputs, in order.
+    pub outputs: Vec<Output>,
+    /// Images on the training side.
+    pub train_images: usize,
+    /// Images on the validation side.
+    pub validation_images: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Epochs asked for.
+    pub epochs: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TrainingEnd {
+    /// All epochs done, or stopped early; the best epoch's weights are kept.
+    Finished {
+        /// The epoch kept.
+        best_epoch: Option<usize>,
+        /// Stopped by early stopping.
+        early_stopped: bool,
+    },
+    /// The user cancelled; the best epoch so far is kept, if there was one.
+    Cancelled {
+        /// The epoch kept.
+        best_epoch: Option<usize>,
+    },
+    /// It could not start or go on; for the user.
+    Failed(String),
+}
+
+/// The evaluation of the kept model on a side of the split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationReport {
+    /// Which side (`test`).
+    pub split: String,
+    /// The results per output.
+    pub evaluation: Evaluation,
+}
 
 /// What the page asks of the worker.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,6 +125,20 @@ pub enum Request {
     /// Split or label the loaded set again (the images stay decoded); answered with
     /// [`Response::Dataset`].
     SetView(DataView),
+    /// Train on the loaded set with its current view; answered with
+    /// [`Response::TrainingStarted`], then a [`Response::TrainingStep`] per step, a
+    /// [`Response::TrainingEpoch`] per epoch, and one [`Response::TrainingEnded`].
+    StartTraining(Box<TrainRequest>),
+    /// Hold the run between two steps (noted on arrival, outside the queue).
+    PauseTraining,
+    /// Go on after a pause.
+    ResumeTraining,
+    /// Stop the run between two steps, keeping the best epoch so far.
+    CancelTraining,
+    /// Evaluate the kept model on the test split; answered with [`Response::Evaluation`].
+    Evaluate,
+    /// The kept model as a file; answered with [`Response::ModelFile`].
+    SaveModel,
 }
 
 /// How far loading has got.
@@ -84,6 +180,30 @@ pub enum Response {
     /// The loaded data set, after [`Request::FinishLoading`], [`Request::CancelLoading`] or
     /// [`Request::SetView`].
     Dataset(Box<DatasetSummary>),
+    /// A training run started.
+    TrainingStarted(TrainingStarted),
+    /// A training step finished.
+    TrainingStep {
+        /// The step.
+        step: TrainStep,
+        /// Milliseconds since the run started (pauses excluded).
+        elapsed_ms: f64,
+    },
+    /// An epoch was validated.
+    TrainingEpoch(EpochRecord),
+    /// The run is over.
+    TrainingEnded(TrainingEnd),
+    /// The run is paused (`true`) or going again (`false`).
+    TrainingPaused(bool),
+    /// The evaluation of the kept model.
+    Evaluation(Box<EvaluationReport>),
+    /// The kept model as a CXR Lab model file.
+    ModelFile {
+        /// A file name to offer.
+        name: String,
+        /// The file.
+        bytes: Vec<u8>,
+    },
     /// A request failed; the text is for the user.
     Failed(String),
 }

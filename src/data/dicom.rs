@@ -25,6 +25,7 @@ use dicom_dictionary_std::{tags, uids};
 use dicom_object::file::ReadPreamble;
 use dicom_object::{FileMetaTable, InMemDicomObject, OpenFileOptions};
 
+use super::dicom_lengths::check_lengths;
 use super::image::{GreyImage, ImageError, ImageErrorKind, check_size, resize_grey};
 
 /// Uncompressed transfer syntaxes whose pixel data is decoded.
@@ -74,6 +75,8 @@ fn decode_inner(bytes: &[u8], side: u32) -> Result<GreyImage, ImageErrorKind> {
     };
     // The transfer syntax first, from the meta group alone: a deflated or compressed data set
     // is refused by name before it is parsed.
+    // Declared lengths against the bytes there are, before dicom-rs allocates them.
+    check_lengths(body).map_err(corrupt)?;
     let meta = FileMetaTable::from_reader(body).map_err(corrupt)?;
     let uid = meta
         .transfer_syntax()

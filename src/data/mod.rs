@@ -19,6 +19,7 @@
 //! The image pipeline joins images to rows by file name with [`LabelTable::lookup`].
 
 pub mod dicom;
+mod dicom_lengths;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod disk;
 pub mod finding;

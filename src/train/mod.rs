@@ -8,5 +8,6 @@ pub mod examples;
 pub mod loss;
 pub mod predict;
 pub mod preprocess;
+pub mod session;
 pub mod smoke_step;
 pub mod trainer;

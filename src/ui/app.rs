@@ -7,11 +7,14 @@ use gloo_worker::Spawnable as _;
 use yew::{Callback, Html, function_component, html, use_memo, use_reducer};
 
 use crate::data::DataView;
-use crate::protocol::{Request, Response};
+use crate::protocol::{Request, Response, TrainRequest};
 use crate::ui::backend_badge::BackendBadge;
 use crate::ui::data_panel::{DataPanel, DataSettings, Pick};
+use crate::ui::evaluation_panel::EvaluationPanel;
 use crate::ui::smoke_panel::SmokePanel;
 use crate::ui::state::{Action, State};
+use crate::ui::train_panel::TrainPanel;
+use crate::web::download::download;
 use crate::web::files;
 use crate::web::loader::{LoadControl, load};
 use crate::web::worker::ComputeWorker;
@@ -33,6 +36,14 @@ pub fn app() -> Html {
                 .callback(move |response| {
                     if let Response::LoadProgress(progress) = &response {
                         control.acknowledge(progress.done);
+                    }
+                    // A model file goes straight to the user's disk; the state keeps no copy.
+                    if let Response::ModelFile { name, bytes } = &response {
+                        let saved = download(name, "application/octet-stream", bytes);
+                        if let Err(why) = saved {
+                            dispatcher.dispatch(Action::Worker(Response::Failed(why)));
+                        }
+                        return;
                     }
                     dispatcher.dispatch(Action::Worker(response));
                 })
@@ -121,6 +132,52 @@ pub fn app() -> Html {
         let view = state.data_settings.view();
         Callback::from(move |()| worker.send(Request::SetView(view)))
     };
+    let on_train = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        Callback::from(move |request: TrainRequest| {
+            dispatcher.dispatch(Action::TrainingRequested);
+            worker.send(Request::StartTraining(Box::new(request)));
+        })
+    };
+    let on_pause = {
+        let worker = Rc::clone(&worker);
+        Callback::from(move |pause: bool| {
+            worker.send(if pause {
+                Request::PauseTraining
+            } else {
+                Request::ResumeTraining
+            });
+        })
+    };
+    let on_train_cancel = {
+        let worker = Rc::clone(&worker);
+        Callback::from(move |()| worker.send(Request::CancelTraining))
+    };
+    let on_evaluate = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        Callback::from(move |()| {
+            dispatcher.dispatch(Action::EvaluationRequested);
+            worker.send(Request::Evaluate);
+        })
+    };
+    let on_save = {
+        let worker = Rc::clone(&worker);
+        Callback::from(move |()| worker.send(Request::SaveModel))
+    };
+    let on_error = {
+        let dispatcher = state.dispatcher();
+        Callback::from(move |why: String| {
+            dispatcher.dispatch(Action::Worker(Response::Failed(why)))
+        })
+    };
+    let data_ready = !state.loading
+        && state
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.split_view().is_some());
+    let stored_side = state.summary.as_ref().map_or(224, |s| s.side);
     html! {
         <main>
             <header>
@@ -132,6 +189,12 @@ pub fn app() -> Html {
                 progress={state.progress.clone()} summary={state.summary.clone()}
                 read_failures={state.read_failures.clone()} settings={state.data_settings}
                 {on_pick} {on_cancel} {on_settings} {on_resplit} />
+            <TrainPanel ready={data_ready && state.backend.is_some()} {stored_side}
+                training={state.training.clone()} evaluating={state.evaluating}
+                on_start={on_train} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
+            if let Some(report) = &state.evaluation {
+                <EvaluationPanel report={report.clone()} {on_error} />
+            }
             <SmokePanel steps={state.steps.clone()} running={state.step_running}
                 ready={state.backend.is_some()} {on_step} />
             if let Some(error) = &state.error {

@@ -3,9 +3,12 @@
 pub mod app;
 pub mod backend_badge;
 pub mod data_panel;
+pub mod evaluation_panel;
 pub mod frequency_chart;
 pub mod issues_list;
 pub mod label_options;
+pub mod line_chart;
 pub mod smoke_panel;
 pub mod split_table;
 pub mod state;
+pub mod train_panel;

@@ -6,8 +6,53 @@ use yew::Reducible;
 
 use crate::backend::BackendInfo;
 use crate::data::{DatasetSummary, IssueLine};
-use crate::protocol::{LoadProgress, Response};
+use crate::protocol::{EvaluationReport, LoadProgress, Response, TrainingEnd, TrainingStarted};
 use crate::train::smoke_step::StepReport;
+use crate::train::trainer::{EpochRecord, StepReport as TrainStep};
+
+/// A training run as the page shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainingView {
+    /// Asked for, not started yet (the worker prepares the model).
+    pub requested: bool,
+    /// What the run does, once started.
+    pub started: Option<TrainingStarted>,
+    /// The latest step and the run's elapsed milliseconds then (pauses excluded).
+    pub last: Option<(TrainStep, f64)>,
+    /// Images trained on so far.
+    pub images: usize,
+    /// `(global step, mean loss since the previous point)`.
+    pub losses: Vec<(usize, f32)>,
+    /// Validated epochs.
+    pub epochs: Vec<EpochRecord>,
+    /// Paused by the user.
+    pub paused: bool,
+    /// How it ended, once it has.
+    pub end: Option<TrainingEnd>,
+}
+
+impl TrainingView {
+    /// Running: asked for or started, not ended.
+    #[must_use]
+    pub fn running(&self) -> bool {
+        (self.requested || self.started.is_some()) && self.end.is_none()
+    }
+
+    /// Images per second so far.
+    #[must_use]
+    pub fn images_per_second(&self) -> Option<f64> {
+        let (_, ms) = self.last.as_ref()?;
+        (*ms > 0.0).then(|| self.images as f64 * 1000.0 / ms)
+    }
+
+    /// Seconds left at the current rate, for all epochs.
+    #[must_use]
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let (step, ms) = self.last.as_ref()?;
+        let left = step.total_steps.saturating_sub(step.global_step);
+        (step.global_step > 0).then(|| ms / 1000.0 / step.global_step as f64 * left as f64)
+    }
+}
 use crate::ui::data_panel::DataSettings;
 
 /// Everything the page shows.
@@ -31,6 +76,12 @@ pub struct State {
     pub summary: Option<DatasetSummary>,
     /// Files the browser could not read, for "Issues with your data".
     pub read_failures: Vec<IssueLine>,
+    /// The training run, once one was asked for.
+    pub training: Option<TrainingView>,
+    /// The evaluation of the kept model on the test split.
+    pub evaluation: Option<EvaluationReport>,
+    /// An evaluation is running.
+    pub evaluating: bool,
 }
 
 /// What can happen to the state.
@@ -45,6 +96,10 @@ pub enum Action {
     ReadFailed(IssueLine),
     /// The data settings changed.
     DataSettings(DataSettings),
+    /// The user started a training run.
+    TrainingRequested,
+    /// The user asked for the evaluation.
+    EvaluationRequested,
     /// The worker answered.
     Worker(Response),
 }
@@ -72,6 +127,52 @@ impl Reducible for State {
             }
             Action::ReadFailed(issue) => next.read_failures.push(issue),
             Action::DataSettings(settings) => next.data_settings = settings,
+            Action::TrainingRequested => {
+                next.training = Some(TrainingView {
+                    requested: true,
+                    ..TrainingView::default()
+                });
+                next.evaluation = None;
+                next.error = None;
+            }
+            Action::EvaluationRequested => {
+                next.evaluating = true;
+                next.error = None;
+            }
+            Action::Worker(Response::TrainingStarted(started)) => {
+                let view = next.training.get_or_insert_with(TrainingView::default);
+                view.started = Some(started);
+            }
+            Action::Worker(Response::TrainingStep { step, elapsed_ms }) => {
+                let view = next.training.get_or_insert_with(TrainingView::default);
+                view.images += step.images;
+                if let Some(loss) = step.loss {
+                    view.losses.push((step.global_step, loss));
+                }
+                view.last = Some((step, elapsed_ms));
+            }
+            Action::Worker(Response::TrainingEpoch(record)) => {
+                next.training
+                    .get_or_insert_with(TrainingView::default)
+                    .epochs
+                    .push(record);
+            }
+            Action::Worker(Response::TrainingPaused(paused)) => {
+                if let Some(view) = next.training.as_mut() {
+                    view.paused = paused;
+                }
+            }
+            Action::Worker(Response::TrainingEnded(end)) => {
+                let view = next.training.get_or_insert_with(TrainingView::default);
+                view.paused = false;
+                view.end = Some(end);
+            }
+            Action::Worker(Response::Evaluation(report)) => {
+                next.evaluating = false;
+                next.evaluation = Some(*report);
+            }
+            // Handled where the answer arrives (a download), not kept in the state.
+            Action::Worker(Response::ModelFile { .. }) => {}
             Action::Worker(Response::LoadProgress(progress)) => next.progress = Some(progress),
             Action::Worker(Response::Dataset(summary)) => {
                 next.loading = false;
@@ -85,6 +186,7 @@ impl Reducible for State {
             Action::Worker(Response::Failed(message)) => {
                 next.step_running = false;
                 next.loading = false;
+                next.evaluating = false;
                 next.error = Some(message);
             }
         }

@@ -17,8 +17,10 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
 use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
-use crate::protocol::{LoadProgress, Request, Response};
+use crate::protocol::{LoadProgress, Request, Response, TrainRequest, TrainingEnd};
+use crate::train::session::Session;
 use crate::train::smoke_step::SmokeTrainer;
+use crate::train::trainer::Event;
 use crate::web::gpu::select_device;
 
 /// Seed of the tiny CNN behind the page's training-step button.
@@ -30,6 +32,15 @@ pub struct ComputeWorker {
     /// Set when a [`Request::CancelLoading`] arrives, cleared by the next
     /// [`Request::StartLoading`].
     cancel: Rc<Cell<bool>>,
+    /// Pause and cancel of a training run, set on arrival: the queue is busy with the run.
+    training: Rc<TrainingControl>,
+}
+
+/// Flags a running training loop reads between steps.
+#[derive(Default)]
+struct TrainingControl {
+    paused: Cell<bool>,
+    cancelled: Cell<bool>,
 }
 
 impl Worker for ComputeWorker {
@@ -40,15 +51,41 @@ impl Worker for ComputeWorker {
     fn create(scope: &WorkerScope<Self>) -> Self {
         let (requests, queue) = unbounded();
         let cancel = Rc::new(Cell::new(false));
-        wasm_bindgen_futures::spawn_local(serve(scope.clone(), queue, Rc::clone(&cancel)));
-        Self { requests, cancel }
+        let training = Rc::new(TrainingControl::default());
+        wasm_bindgen_futures::spawn_local(serve(
+            scope.clone(),
+            queue,
+            Rc::clone(&cancel),
+            Rc::clone(&training),
+        ));
+        Self {
+            requests,
+            cancel,
+            training,
+        }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, request: Request, id: HandlerId) {
-        if matches!(request, Request::CancelLoading { .. }) {
-            self.cancel.set(true);
+        match request {
+            Request::CancelLoading { .. } => self.cancel.set(true),
+            Request::PauseTraining => {
+                self.training.paused.set(true);
+                scope.respond(id, Response::TrainingPaused(true));
+                return;
+            }
+            Request::ResumeTraining => {
+                self.training.paused.set(false);
+                scope.respond(id, Response::TrainingPaused(false));
+                return;
+            }
+            Request::CancelTraining => {
+                self.training.cancelled.set(true);
+                self.training.paused.set(false);
+                return;
+            }
+            _ => {}
         }
         if self.requests.unbounded_send((id, request)).is_err() {
             scope.respond(
@@ -64,10 +101,12 @@ async fn serve(
     scope: WorkerScope<ComputeWorker>,
     mut queue: UnboundedReceiver<(HandlerId, Request)>,
     cancel: Rc<Cell<bool>>,
+    training: Rc<TrainingControl>,
 ) {
     let (device, backend) = select_device().await;
     let mut smoke: Option<SmokeTrainer> = None;
     let mut data = DataState::default();
+    let mut session: Option<Session> = None;
     while let Some((id, request)) = queue.next().await {
         let response = match request {
             Request::StartLoading { side, total } => {
@@ -87,6 +126,32 @@ async fn serve(
             Request::FinishLoading { view } => data.finish(view, false),
             Request::CancelLoading { view } => data.finish(view, true),
             Request::SetView(view) => data.set_view(view),
+            Request::StartTraining(request) => {
+                training.paused.set(false);
+                training.cancelled.set(false);
+                let respond = |r: Response| scope.respond(id, r);
+                session = train(&data, *request, &device, &training, respond).await;
+                None
+            }
+            // Handled on arrival, in `received`.
+            Request::PauseTraining | Request::ResumeTraining | Request::CancelTraining => None,
+            Request::Evaluate => Some(match (&session, &data.dataset) {
+                (Some(session), Some(dataset)) => match session.evaluate(dataset).await {
+                    Ok(report) => Response::Evaluation(Box::new(report)),
+                    Err(e) => Response::Failed(e),
+                },
+                _ => Response::Failed("train a model first".to_owned()),
+            }),
+            Request::SaveModel => Some(match &session {
+                Some(session) => match session.model_file().await {
+                    Ok(bytes) => Response::ModelFile {
+                        name: "cxr-lab-model.safetensors".to_owned(),
+                        bytes,
+                    },
+                    Err(e) => Response::Failed(e),
+                },
+                None => Response::Failed("train a model first".to_owned()),
+            }),
             Request::Backend => Some(Response::Backend(backend.clone())),
             Request::SmokeStep => {
                 let trainer = smoke.get_or_insert_with(|| {
@@ -102,6 +167,83 @@ async fn serve(
             scope.respond(id, response);
         }
     }
+}
+
+/// Runs a training session to its end, answering each step; returns the session (for
+/// evaluation and saving) unless it could not start.
+async fn train(
+    data: &DataState,
+    request: TrainRequest,
+    device: &burn::tensor::Device,
+    control: &TrainingControl,
+    respond: impl Fn(Response),
+) -> Option<Session> {
+    let Some(dataset) = data.dataset.as_ref() else {
+        respond(Response::TrainingEnded(TrainingEnd::Failed(
+            "load a data set first".to_owned(),
+        )));
+        return None;
+    };
+    let (mut session, started) =
+        match Session::start(dataset, &data.view, request, &device.clone().autodiff()) {
+            Ok(started) => started,
+            Err(e) => {
+                respond(Response::TrainingEnded(TrainingEnd::Failed(e)));
+                return None;
+            }
+        };
+    respond(Response::TrainingStarted(started));
+    let mut elapsed_ms = 0.0;
+    loop {
+        // Let Pause and Cancel in (a CPU step never yields by itself).
+        next_tick().await;
+        while control.paused.get() && !control.cancelled.get() {
+            sleep_ms(200).await;
+        }
+        if control.cancelled.get() {
+            respond(Response::TrainingEnded(TrainingEnd::Cancelled {
+                best_epoch: session.best_epoch(),
+            }));
+            return Some(session);
+        }
+        let started_ms = js_sys::Date::now();
+        let event = session.step(dataset).await;
+        elapsed_ms += js_sys::Date::now() - started_ms;
+        match event {
+            Ok(Event::Step(step)) => respond(Response::TrainingStep { step, elapsed_ms }),
+            Ok(Event::Epoch(record)) => respond(Response::TrainingEpoch(record)),
+            Ok(Event::Finished(finish)) => {
+                respond(Response::TrainingEnded(TrainingEnd::Finished {
+                    best_epoch: session.best_epoch(),
+                    early_stopped: finish == crate::train::trainer::Finish::EarlyStopped,
+                }));
+                return Some(session);
+            }
+            Err(e) => {
+                respond(Response::TrainingEnded(TrainingEnd::Failed(e.to_string())));
+                return Some(session);
+            }
+        }
+    }
+}
+
+/// Resolves after `ms` milliseconds (`setTimeout` of the worker's global scope).
+async fn sleep_ms(ms: i32) {
+    use js_sys::{Function, Promise, Reflect};
+    use wasm_bindgen::{JsCast as _, JsValue};
+    let promise = Promise::new(&mut |resolve, _| {
+        let global = js_sys::global();
+        let set_timeout = Reflect::get(&global, &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok());
+        let scheduled = set_timeout
+            .and_then(|f| f.call2(&global, &resolve, &JsValue::from(ms)).ok())
+            .is_some();
+        if !scheduled {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// The data the worker holds: an ingest in progress, or the loaded set.

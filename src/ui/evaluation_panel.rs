@@ -1,0 +1,195 @@
+//! The evaluation of the kept model: every output's ROC curve on one plot with its AUC in the
+//! legend (the article's figure), the AUC table with bootstrap intervals, the mean AUC and the
+//! number of outputs above chance, and CSV / SVG downloads of both.
+
+use yew::{Callback, Html, Properties, function_component, html};
+
+use crate::metrics::evaluation::NOT_AVAILABLE;
+use crate::metrics::{Evaluation, FindingEvaluation};
+use crate::protocol::EvaluationReport;
+use crate::web::download::download;
+
+/// Props of [`EvaluationPanel`].
+#[derive(Properties, PartialEq)]
+pub struct EvaluationPanelProps {
+    /// The report.
+    pub report: EvaluationReport,
+    /// A download failed; for the user.
+    pub on_error: Callback<String>,
+}
+
+const SIZE: f64 = 360.0;
+const PAD: f64 = 36.0;
+
+/// The panel.
+#[function_component(EvaluationPanel)]
+pub fn evaluation_panel(props: &EvaluationPanelProps) -> Html {
+    let e = &props.report.evaluation;
+    let csv = auc_csv(e);
+    let svg = roc_svg(e);
+    let on_csv = {
+        let on_error = props.on_error.clone();
+        Callback::from(move |_| {
+            if let Err(why) = download("auc.csv", "text/csv", csv.as_bytes()) {
+                on_error.emit(why);
+            }
+        })
+    };
+    let on_svg = {
+        let on_error = props.on_error.clone();
+        Callback::from(move |_| {
+            if let Err(why) = download("roc.svg", "image/svg+xml", svg.as_bytes()) {
+                on_error.emit(why);
+            }
+        })
+    };
+    let summary = match e.mean_auc {
+        Some(mean) => format!(
+            "Mean AUC {mean:.3} over {} outputs; {} of {} above chance (AUC > 0.5). {} test images.",
+            e.with_auc, e.above_chance, e.with_auc, e.images
+        ),
+        None => format!(
+            "No output has both positive and negative test images ({} images).",
+            e.images
+        ),
+    };
+    html! {
+        <section id="evaluation" class="panel">
+            <h2>{ format!("Evaluation on the {} split", props.report.split) }</h2>
+            <p id="evaluation-summary" data-mean-auc={e.mean_auc.map(|m| format!("{m:.4}")).unwrap_or_default()}
+                data-above-chance={e.above_chance.to_string()}>{ summary }</p>
+            <div class="evaluation">
+                <figure id="roc-plot">
+                    // The same SVG text is offered as the download.
+                    { Html::from_html_unchecked(svg_markup(e).into()) }
+                    <figcaption>{ "ROC curves on the test split; the diagonal is chance." }</figcaption>
+                </figure>
+                { auc_table(e) }
+            </div>
+            <div class="actions">
+                <button id="download-auc-csv" class="secondary" onclick={on_csv}>{ "Download the AUC table (CSV)" }</button>
+                <button id="download-roc-svg" class="secondary" onclick={on_svg}>{ "Download the ROC plot (SVG)" }</button>
+            </div>
+        </section>
+    }
+}
+
+fn auc_table(e: &Evaluation) -> Html {
+    html! {
+        <table id="auc-table">
+            <thead><tr>
+                <th>{ "output" }</th><th>{ "AUC (95% bootstrap interval)" }</th>
+                <th>{ "positives" }</th><th>{ "negatives" }</th>
+            </tr></thead>
+            <tbody>
+                { for e.findings.iter().map(|f| html! {
+                    <tr class="auc-row" data-output={f.output.name()}
+                        data-auc={f.auc.map(|a| format!("{a:.4}")).unwrap_or_default()}>
+                        <th scope="row">{ f.output.label() }</th>
+                        <td class={if f.auc.is_none() { "na" } else { "" }}>{ f.auc_text() }</td>
+                        <td>{ f.positives }</td>
+                        <td>{ f.negatives }</td>
+                    </tr>
+                }) }
+            </tbody>
+        </table>
+    }
+}
+
+/// The AUC table as CSV: output, auc, low, high, positives, negatives ("" where n/a).
+#[must_use]
+pub fn auc_csv(e: &Evaluation) -> String {
+    let mut out = String::from("output,auc,ci_low,ci_high,positives,negatives\n");
+    let number = |x: Option<f64>| x.map(|v| format!("{v:.6}")).unwrap_or_default();
+    for f in &e.findings {
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            f.output.name(),
+            number(f.auc),
+            number(f.interval.map(|i| i.low)),
+            number(f.interval.map(|i| i.high)),
+            f.positives,
+            f.negatives
+        ));
+    }
+    out.push_str(&format!("mean,{},,,,\n", number(e.mean_auc)));
+    out
+}
+
+/// The ROC plot as a stand-alone SVG file (with its own colours, for the download).
+fn roc_svg(e: &Evaluation) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{}",
+        svg_markup(e).replacen(
+            "<svg ",
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" font-family=\"sans-serif\" font-size=\"10\" ",
+            1
+        )
+    )
+}
+
+/// A colour per output, also written into the SVG so a downloaded file keeps it.
+const COLOURS: [&str; 15] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173",
+];
+
+/// The plot's markup: axes, the chance diagonal, one polyline per output and a legend with AUCs.
+/// Colours are SVG presentation attributes, which the page's `style-src 'self'` allows.
+fn svg_markup(e: &Evaluation) -> String {
+    let x = |fpr: f64| PAD + fpr * (SIZE - 2.0 * PAD);
+    let y = |tpr: f64| SIZE - PAD - tpr * (SIZE - 2.0 * PAD);
+    let legend_x = SIZE + 10.0;
+    let width = SIZE + 260.0;
+    let mut s = format!(
+        "<svg viewBox=\"0 0 {width} {SIZE}\" width=\"{width}\" height=\"{SIZE}\" role=\"img\" \
+         aria-label=\"ROC curves\">"
+    );
+    s.push_str(&format!(
+        "<rect x=\"{PAD}\" y=\"{PAD}\" width=\"{w}\" height=\"{w}\" fill=\"none\" stroke=\"#888\"/>\
+         <line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#bbb\" stroke-dasharray=\"4 4\"/>\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">false positive rate</text>\
+         <text x=\"12\" y=\"{}\" transform=\"rotate(-90 12 {})\" text-anchor=\"middle\">true positive rate</text>",
+        x(0.0),
+        y(0.0),
+        x(1.0),
+        y(1.0),
+        SIZE / 2.0,
+        SIZE - 8.0,
+        SIZE / 2.0,
+        SIZE / 2.0,
+        w = SIZE - 2.0 * PAD
+    ));
+    for (i, f) in e.findings.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        if let Some(roc) = &f.roc {
+            let points: Vec<String> = roc
+                .points
+                .iter()
+                .map(|p| format!("{:.1},{:.1}", x(p.fpr), y(p.tpr)))
+                .collect();
+            s.push_str(&format!(
+                "<polyline class=\"roc\" data-output=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>",
+                f.output.name(),
+                points.join(" ")
+            ));
+        }
+        s.push_str(&format!(
+            "<rect x=\"{legend_x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>",
+            14.0 + 18.0 * i as f64,
+            legend_x + 14.0,
+            23.0 + 18.0 * i as f64,
+            legend_text(f)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn legend_text(f: &FindingEvaluation) -> String {
+    match f.auc {
+        Some(auc) => format!("{} (AUC {auc:.3})", f.output.label()),
+        None => format!("{} ({})", f.output.label(), NOT_AVAILABLE),
+    }
+}

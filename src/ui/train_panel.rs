@@ -1,0 +1,355 @@
+//! The "Train" panel: the run's settings, Start / Pause / Resume / Cancel, a progress bar with
+//! step, epoch, images/s and ETA, the live loss and validation-AUC curves, and, once a model is
+//! kept, "Evaluate on the test split" and "Download the model". Thin: it turns the form into a
+//! [`TrainRequest`] and shows the [`TrainingView`] the worker's messages built.
+
+use std::rc::Rc;
+
+use js_sys::Uint8Array;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Event, HtmlInputElement, HtmlSelectElement};
+use yew::{Callback, Html, Properties, TargetCast as _, function_component, html, use_state};
+
+use crate::augment::AugmentSpec;
+use crate::protocol::{ModelChoice, OutputsChoice, TrainRequest, TrainingEnd};
+use crate::train::config::TrainConfig;
+use crate::train::preprocess::{InputSpec, Normalization};
+use crate::ui::line_chart::{LineChart, Series};
+use crate::ui::state::TrainingView;
+
+/// The form's values.
+#[derive(Clone, Debug, PartialEq)]
+struct Form {
+    model: ModelChoice,
+    outputs: OutputsChoice,
+    side: u32,
+    batch: usize,
+    epochs: usize,
+    learning_rate: f64,
+    augmentation: &'static str,
+    freeze: bool,
+}
+
+impl Default for Form {
+    fn default() -> Self {
+        Form {
+            model: ModelChoice::Small,
+            outputs: OutputsChoice::Findings,
+            side: 128,
+            batch: 16,
+            epochs: 5,
+            learning_rate: 1e-3,
+            augmentation: "basic",
+            freeze: false,
+        }
+    }
+}
+
+/// Props of [`TrainPanel`].
+#[derive(Properties, PartialEq)]
+pub struct TrainPanelProps {
+    /// A data set is loaded and split, and the worker is idle.
+    pub ready: bool,
+    /// The working resolution of the loaded images (the input side cannot exceed it).
+    pub stored_side: u32,
+    /// The run, if one was asked for.
+    pub training: Option<TrainingView>,
+    /// An evaluation is running.
+    pub evaluating: bool,
+    /// Start a run.
+    pub on_start: Callback<TrainRequest>,
+    /// Pause (`true`) or resume (`false`).
+    pub on_pause: Callback<bool>,
+    /// Cancel the run.
+    pub on_cancel: Callback<()>,
+    /// Evaluate the kept model on the test split.
+    pub on_evaluate: Callback<()>,
+    /// Download the kept model.
+    pub on_save: Callback<()>,
+}
+
+/// The panel.
+#[function_component(TrainPanel)]
+pub fn train_panel(props: &TrainPanelProps) -> Html {
+    let form = use_state(Form::default);
+    let weights = use_state(|| None::<(String, Rc<Vec<u8>>)>);
+    let running = props.training.as_ref().is_some_and(TrainingView::running);
+
+    let select = |id: &'static str,
+                  options: Vec<(&'static str, &'static str, bool)>,
+                  set: fn(&mut Form, &str)| {
+        let form = form.clone();
+        let onchange = Callback::from(move |e: Event| {
+            let select: HtmlSelectElement = e.target_unchecked_into();
+            let mut next = (*form).clone();
+            set(&mut next, &select.value());
+            form.set(next);
+        });
+        html! {
+            <select {id} {onchange} disabled={running}>
+                { for options.into_iter().map(|(value, label, selected)| html! {
+                    <option {value} {selected}>{ label }</option>
+                }) }
+            </select>
+        }
+    };
+    let number = |id: &'static str, value: String, step: &'static str, set: fn(&mut Form, f64)| {
+        let form = form.clone();
+        let onchange = Callback::from(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            if let Ok(v) = input.value().trim().parse::<f64>()
+                && v > 0.0
+            {
+                let mut next = (*form).clone();
+                set(&mut next, v);
+                form.set(next);
+            }
+        });
+        html! { <input {id} type="number" min="0" {step} {value} {onchange} disabled={running} /> }
+    };
+    let f = (*form).clone();
+    let sides: Vec<u32> = [64, 128, 224, 320]
+        .into_iter()
+        .filter(|s| *s <= props.stored_side.max(64))
+        .collect();
+
+    let on_weights = {
+        let weights = weights.clone();
+        Callback::from(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            let Some(file) = input.files().and_then(|list| list.get(0)) else {
+                weights.set(None);
+                return;
+            };
+            let weights = weights.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(buffer) = JsFuture::from(file.array_buffer()).await {
+                    let bytes = Uint8Array::new(&buffer).to_vec();
+                    weights.set(Some((file.name(), Rc::new(bytes))));
+                }
+            });
+        })
+    };
+    let on_start = {
+        let on_start = props.on_start.clone();
+        let weights = weights.clone();
+        let f = f.clone();
+        Callback::from(move |_| {
+            let augmentation = AugmentSpec::preset(f.augmentation).unwrap_or_default();
+            let config = TrainConfig {
+                input: InputSpec {
+                    side: f.side,
+                    channels: 1,
+                    normalization: Normalization::Samplewise,
+                },
+                batch_size: f.batch,
+                epochs: f.epochs,
+                learning_rate: f.learning_rate,
+                freeze_backbone: f.freeze && weights.is_some(),
+                ..TrainConfig::default()
+            };
+            on_start.emit(TrainRequest {
+                config,
+                model: if weights.is_some() {
+                    ModelChoice::DenseNet121
+                } else {
+                    f.model
+                },
+                outputs: f.outputs,
+                augmentation,
+                weights: weights.as_ref().map(|(_, bytes)| bytes.to_vec()),
+            });
+        })
+    };
+
+    html! {
+        <section id="train" class="panel">
+            <h2>{ "Train" }</h2>
+            <div class="settings">
+                <label>{ "Model " }
+                    { select("train-model", vec![
+                        ("small", "small DenseNet (fast)", f.model == ModelChoice::Small),
+                        ("densenet121", "DenseNet121", f.model == ModelChoice::DenseNet121),
+                    ], |f, v| f.model = if v == "densenet121" { ModelChoice::DenseNet121 } else { ModelChoice::Small }) }
+                </label>
+                <label>{ "Predict " }
+                    { select("train-outputs", vec![
+                        ("findings", "the chosen findings", f.outputs == OutputsChoice::Findings),
+                        ("abnormal", "abnormal vs normal", f.outputs == OutputsChoice::Abnormal),
+                    ], |f, v| f.outputs = if v == "abnormal" { OutputsChoice::Abnormal } else { OutputsChoice::Findings }) }
+                </label>
+                <label>{ "Input " }
+                    <select id="train-side" disabled={running} onchange={{
+                        let form = form.clone();
+                        Callback::from(move |e: Event| {
+                            let select: HtmlSelectElement = e.target_unchecked_into();
+                            if let Ok(side) = select.value().parse() {
+                                form.set(Form { side, ..(*form).clone() });
+                            }
+                        })
+                    }}>
+                        { for sides.iter().map(|s| html! {
+                            <option value={s.to_string()} selected={*s == f.side}>{ format!("{s}×{s}") }</option>
+                        }) }
+                    </select>
+                </label>
+                <label>{ "Augmentation " }
+                    { select("train-augmentation", vec![
+                        ("none", "none", f.augmentation == "none"),
+                        ("basic", "basic", f.augmentation == "basic"),
+                        ("complex", "complex", f.augmentation == "complex"),
+                    ], |f, v| f.augmentation = match v { "none" => "none", "complex" => "complex", _ => "basic" }) }
+                </label>
+                <label>{ "Batch " }{ number("train-batch", f.batch.to_string(), "1", |f, v| f.batch = v as usize) }</label>
+                <label>{ "Epochs " }{ number("train-epochs", f.epochs.to_string(), "1", |f, v| f.epochs = v as usize) }</label>
+                <label>{ "Learning rate " }{ number("train-lr", f.learning_rate.to_string(), "0.0001", |f, v| f.learning_rate = v) }</label>
+                <label class="button">{ "Initial weights (.safetensors)" }
+                    <input id="train-weights" type="file" accept=".safetensors" onchange={on_weights} disabled={running} />
+                </label>
+                if let Some((name, _)) = &*weights {
+                    <span id="train-weights-name">{ format!("{name} (torchvision DenseNet121, ImageNet)") }</span>
+                    <label><input id="train-freeze" type="checkbox" checked={f.freeze} disabled={running}
+                        onchange={{
+                            let form = form.clone();
+                            Callback::from(move |e: Event| {
+                                let input: HtmlInputElement = e.target_unchecked_into();
+                                form.set(Form { freeze: input.checked(), ..(*form).clone() });
+                            })
+                        }} />{ " train only the classifier" }</label>
+                }
+            </div>
+            <div class="actions">
+                <button id="train-start" onclick={on_start} disabled={!props.ready || running}>{ "Start training" }</button>
+                if running {
+                    if props.training.as_ref().is_some_and(|t| t.paused) {
+                        <button id="train-resume" class="secondary" onclick={props.on_pause.reform(|_| false)}>{ "Resume" }</button>
+                    } else {
+                        <button id="train-pause" class="secondary" onclick={props.on_pause.reform(|_| true)}>{ "Pause" }</button>
+                    }
+                    <button id="train-cancel" class="secondary" onclick={props.on_cancel.reform(|_| ())}>{ "Cancel (keep the best epoch)" }</button>
+                }
+            </div>
+            if !props.ready && !running {
+                <p class="hint">{ "Load a data set first (the demo is enough)." }</p>
+            }
+            if let Some(view) = &props.training {
+                { progress(view) }
+                { curves(view) }
+                { end(view, props) }
+            }
+        </section>
+    }
+}
+
+fn progress(view: &TrainingView) -> Html {
+    let Some(started) = &view.started else {
+        return html! { <p id="train-status">{ "Preparing the model (the first WebGPU step compiles its shaders)…" }</p> };
+    };
+    let (step, epoch, total, global) = match &view.last {
+        Some((s, _)) => (s.step, s.epoch, s.total_steps, s.global_step),
+        None => (0, 1, started.steps_per_epoch * started.epochs, 0),
+    };
+    let rate = view.images_per_second().unwrap_or(0.0);
+    let eta = view
+        .eta_seconds()
+        .map_or_else(|| "–".to_owned(), |s| format!("{:.0} s", s.ceil()));
+    html! {
+        <div id="train-progress" class="load">
+            <p>{ format!(
+                "{} outputs, {} training / {} validation images, {} parameters",
+                started.outputs.len(), started.train_images, started.validation_images,
+                started.parameters
+            ) }</p>
+            <progress max={total.max(1).to_string()} value={global.to_string()}></progress>
+            <p id="train-status" data-step={global.to_string()} data-total={total.to_string()}
+                data-rate={format!("{rate:.2}")}>
+                { format!(
+                    "epoch {epoch} of {}, step {step} of {} · {rate:.1} images/s · ETA {eta}{}",
+                    started.epochs, started.steps_per_epoch,
+                    if view.paused { " · paused" } else { "" }
+                ) }
+            </p>
+        </div>
+    }
+}
+
+fn curves(view: &TrainingView) -> Html {
+    let loss = Series {
+        name: "training loss".to_owned(),
+        points: view
+            .losses
+            .iter()
+            .map(|(x, y)| (*x as f64, f64::from(*y)))
+            .collect(),
+    };
+    let steps = view
+        .started
+        .as_ref()
+        .map_or(1, |s| s.steps_per_epoch.max(1));
+    let validation_loss = Series {
+        name: "validation loss".to_owned(),
+        points: view
+            .epochs
+            .iter()
+            .map(|e| ((e.epoch * steps) as f64, f64::from(e.validation_loss)))
+            .collect(),
+    };
+    let auc = Series {
+        name: "validation mean AUC".to_owned(),
+        points: view
+            .epochs
+            .iter()
+            .filter_map(|e| e.validation_auc.map(|a| (e.epoch as f64, a)))
+            .collect(),
+    };
+    html! {
+        <div class="curves">
+            <LineChart id="loss-chart" label="training and validation loss" x_label="step"
+                series={vec![loss, validation_loss]} />
+            <LineChart id="auc-chart" label="validation mean AUC per epoch" x_label="epoch"
+                series={vec![auc]} y_range={Some((0.0, 1.0))} />
+        </div>
+    }
+}
+
+fn end(view: &TrainingView, props: &TrainPanelProps) -> Html {
+    let Some(end) = &view.end else {
+        return Html::default();
+    };
+    let (text, kept) = match end {
+        TrainingEnd::Finished {
+            best_epoch,
+            early_stopped,
+        } => (
+            format!(
+                "Training {}; the weights of epoch {} are kept.",
+                if *early_stopped {
+                    "stopped early (no better validation AUC)"
+                } else {
+                    "finished"
+                },
+                best_epoch.map_or_else(|| "–".to_owned(), |e| e.to_string())
+            ),
+            best_epoch.is_some(),
+        ),
+        TrainingEnd::Cancelled { best_epoch } => (
+            match best_epoch {
+                Some(e) => format!("Cancelled; the weights of epoch {e} are kept."),
+                None => "Cancelled before the first epoch ended; nothing is kept.".to_owned(),
+            },
+            best_epoch.is_some(),
+        ),
+        TrainingEnd::Failed(why) => (format!("Training failed: {why}"), false),
+    };
+    html! {
+        <div id="train-end">
+            <p id="train-result" class={if kept { "ok" } else { "error" }}>{ text }</p>
+            if kept {
+                <button id="evaluate" onclick={props.on_evaluate.reform(|_| ())} disabled={props.evaluating}>
+                    { if props.evaluating { "Evaluating…" } else { "Evaluate on the test split" } }
+                </button>
+                <button id="save-model" class="secondary" onclick={props.on_save.reform(|_| ())}>{ "Download the model" }</button>
+            }
+        </div>
+    }
+}

@@ -1,0 +1,99 @@
+// End-to-end: training in the page. On the demo set, a small DenseNet trains for two epochs in
+// the worker, the loss and AUC curves draw, the kept model is evaluated on the test split (ROC
+// plot and AUC table) and both downloads produce files; a long run can be cancelled.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { startServer, openPage as open, assertOnlyOwnOrigin } from './util.mjs';
+
+const LOAD_TIMEOUT = 120_000;
+const TRAIN_TIMEOUT = 600_000;
+
+let server;
+before(async () => { server = await startServer(); });
+after(() => server.close());
+
+async function loadDemo(page) {
+  await page.locator('#backend[data-backend]').waitFor({ timeout: 60_000 });
+  await page.click('#demo-button');
+  await page.locator('#data-summary').waitFor({ timeout: LOAD_TIMEOUT });
+}
+
+async function settings(page, { epochs }) {
+  await page.selectOption('#train-model', 'small');
+  await page.selectOption('#train-side', '64');
+  await page.fill('#train-epochs', String(epochs));
+  await page.press('#train-epochs', 'Tab');
+}
+
+for (const webgpu of [false, true]) {
+  const backend = webgpu ? 'WebGPU' : 'CPU';
+  test(`a small DenseNet trains on the demo set, is evaluated and downloads (${backend})`, async () => {
+    const { page, requests, errors, close } = await open(server.origin, { webgpu });
+    try {
+      await loadDemo(page);
+      assert.equal(await page.getAttribute('#backend', 'data-backend'), webgpu ? 'webgpu' : 'cpu');
+      await settings(page, { epochs: 2 });
+      const started = Date.now();
+      await page.click('#train-start');
+      await page.locator('#train-result').waitFor({ timeout: TRAIN_TIMEOUT });
+      const seconds = (Date.now() - started) / 1000;
+      const result = await page.textContent('#train-result');
+      console.log(`${backend}: ${result} ${await page.textContent('#train-status')} (${seconds.toFixed(0)} s)`);
+      assert.match(result, /finished|stopped early/, result);
+      // The curves: loss points every few steps, one AUC point per epoch.
+      const lossPoints = Number(await page.getAttribute('#loss-chart polyline.series-0', 'data-points'));
+      assert.ok(lossPoints >= 4, `loss points ${lossPoints}`);
+      assert.equal(await page.getAttribute('#auc-chart polyline.series-0', 'data-points'), '2');
+      const rate = Number(await page.getAttribute('#train-status', 'data-rate'));
+      assert.ok(rate > 0, `images/s ${rate}`);
+
+      await page.click('#evaluate');
+      await page.locator('#evaluation-summary').waitFor({ timeout: TRAIN_TIMEOUT });
+      const rows = page.locator('#auc-table tr.auc-row');
+      assert.equal(await rows.count(), 14);
+      const aucs = (await rows.evaluateAll((els) => els.map((e) => e.dataset.auc))).filter((a) => a !== '');
+      assert.ok(aucs.length > 0 && aucs.every((a) => Number(a) >= 0 && Number(a) <= 1), `${aucs}`);
+      assert.equal(await page.locator('#roc-plot polyline.roc').count(), aucs.length);
+      console.log(`${backend}: ${await page.textContent('#evaluation-summary')}`);
+
+      const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#download-auc-csv')]);
+      const text = readFileSync(await csv.path(), 'utf8');
+      assert.match(text, /^output,auc,ci_low,ci_high,positives,negatives\n/);
+      assert.equal(text.trim().split('\n').length, 16); // header, 14 outputs, mean
+      const [model] = await Promise.all([page.waitForEvent('download'), page.click('#save-model')]);
+      const bytes = readFileSync(await model.path());
+      // safetensors: an 8-byte little-endian header length, then the JSON header.
+      const headerLength = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+      assert.ok(header.__metadata__?.cxr_lab, 'our metadata');
+      assert.equal(JSON.parse(header.__metadata__.cxr_lab).outputs.length, 14);
+      assert.equal(await page.locator('[style]').count(), 0);
+      assert.deepEqual(errors, []);
+      assertOnlyOwnOrigin(requests, server.origin);
+    } finally {
+      await close();
+    }
+  });
+}
+
+test('Cancel stops a training run and keeps the page usable', async () => {
+  const { page, errors, close } = await open(server.origin, { webgpu: false });
+  try {
+    await loadDemo(page);
+    await settings(page, { epochs: 50 });
+    await page.click('#train-start');
+    await page.waitForFunction(() => Number(document.querySelector('#train-status')?.dataset.step) >= 3,
+      null, { timeout: TRAIN_TIMEOUT });
+    await page.click('#train-pause');
+    await page.locator('#train-resume').waitFor({ timeout: 30_000 });
+    await page.click('#train-resume');
+    await page.click('#train-cancel');
+    await page.locator('#train-result').waitFor({ timeout: 60_000 });
+    assert.match(await page.textContent('#train-result'), /Cancelled/);
+    assert.equal(await page.isEnabled('#train-start'), true);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});

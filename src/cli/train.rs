@@ -631,28 +631,17 @@ impl Prepared {
                 self.config(options).init(cpu)
             }));
         };
-        let path = options.weights.clone().unwrap_or_default();
-        let (_, classes) = weights_shape(bytes).map_err(|source| TrainCliError::Weights {
-            path: path.clone(),
+        let model = options.model;
+        from_torchvision(
+            |classes, channels| model.config(classes, channels),
+            bytes,
+            k,
+            options.seed,
+            device,
+        )
+        .map_err(|source| TrainCliError::Weights {
+            path: options.weights.clone().unwrap_or_default(),
             source,
-        })?;
-        let file_config = options.model.config(classes, self.channels);
-        let loaded = load_torchvision_safetensors(file_config.init(device), bytes)
-            .map_err(|source| TrainCliError::Weights { path, source })?;
-        if classes == k {
-            return Ok(loaded);
-        }
-        // ImageNet's 1,000 classes are not ours: a new classifier, seeded like the rest of the
-        // run and initialised as `DenseNetConfig::init` does (zero bias, as torchvision).
-        let features = self.config(options).num_features();
-        let classifier = seeded_on(options.seed, device, |cpu| {
-            let mut linear = LinearConfig::new(features, k).init(cpu);
-            linear.bias = Some(Initializer::Zeros.init([k], cpu));
-            linear
-        });
-        Ok(DenseNet {
-            features: loaded.features,
-            classifier,
         })
     }
 
@@ -684,6 +673,35 @@ impl Prepared {
             normalization,
         })
     }
+}
+
+/// A torchvision weights file loaded into the architecture `config(classes, channels)` gives
+/// for the file's own classes and channels, with its classifier replaced by a seeded one when
+/// the file has another number of classes than `outputs` (ImageNet's 1,000).
+fn from_torchvision(
+    config: impl Fn(usize, usize) -> DenseNetConfig,
+    bytes: &[u8],
+    outputs: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<DenseNet, ImportError> {
+    let (channels, classes) = weights_shape(bytes)?;
+    let loaded = load_torchvision_safetensors(config(classes, channels).init(device), bytes)?;
+    if classes == outputs {
+        return Ok(loaded);
+    }
+    // Not our outputs: a new classifier, seeded like the rest of the run and initialised as
+    // `DenseNetConfig::init` does (zero bias, as torchvision).
+    let features = config(outputs, channels).num_features();
+    let classifier = seeded_on(seed, device, |cpu| {
+        let mut linear = LinearConfig::new(features, outputs).init(cpu);
+        linear.bias = Some(Initializer::Zeros.init([outputs], cpu));
+        linear
+    });
+    Ok(DenseNet {
+        features: loaded.features,
+        classifier,
+    })
 }
 
 /// Input channels (`features.conv0.weight`'s second dimension) and classes
@@ -1026,6 +1044,52 @@ mod tests {
             include_bytes!("../../tests/fixtures/densenet_tiny/gray.weights.safetensors");
         assert_eq!(weights_shape(GRAY).expect("header"), (1, 3));
         assert!(weights_shape(b"not safetensors").is_err());
+    }
+
+    #[test]
+    fn torchvision_weights_keep_their_backbone_and_get_a_classifier_for_our_outputs() {
+        const GRAY: &[u8] =
+            include_bytes!("../../tests/fixtures/densenet_tiny/gray.weights.safetensors");
+        // The fixture's architecture: growth 4, blocks (2, 2), 8 stem maps, bottleneck 2.
+        let config = |classes, channels| {
+            DenseNetConfig::new(classes)
+                .with_in_channels(channels)
+                .with_growth_rate(4)
+                .with_block_config(vec![2, 2])
+                .with_num_init_features(8)
+                .with_bn_size(2)
+        };
+        let device = cpu_device();
+        let same = from_torchvision(config, GRAY, 3, 0, &device).expect("3 classes fit");
+        let replaced = from_torchvision(config, GRAY, 5, 0, &device).expect("loads");
+        let stem = |m: &DenseNet| {
+            m.features
+                .conv0
+                .weight
+                .val()
+                .into_data()
+                .to_vec::<f32>()
+                .expect("f32")
+        };
+        assert_eq!(stem(&same), stem(&replaced), "the backbone is the file's");
+        assert_eq!(
+            replaced.classifier.weight.val().dims(),
+            [config(5, 1).num_features(), 5]
+        );
+        let bias = replaced.classifier.bias.as_ref().expect("a bias").val();
+        assert!(
+            bias.into_data()
+                .to_vec::<f32>()
+                .expect("f32")
+                .iter()
+                .all(|b| *b == 0.0)
+        );
+        // Seeded: the same seed, the same new classifier.
+        let again = from_torchvision(config, GRAY, 5, 0, &device).expect("loads");
+        assert_eq!(
+            replaced.classifier.weight.val().into_data(),
+            again.classifier.weight.val().into_data()
+        );
     }
 
     #[test]

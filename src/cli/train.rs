@@ -1068,7 +1068,7 @@ mod tests {
                 .weight
                 .val()
                 .into_data()
-                .to_vec::<f32>()
+                .try_into_vec::<f32>()
                 .expect("f32")
         };
         assert_eq!(stem(&same), stem(&replaced), "the backbone is the file's");
@@ -1079,7 +1079,7 @@ mod tests {
         let bias = replaced.classifier.bias.as_ref().expect("a bias").val();
         assert!(
             bias.into_data()
-                .to_vec::<f32>()
+                .try_into_vec::<f32>()
                 .expect("f32")
                 .iter()
                 .all(|b| *b == 0.0)

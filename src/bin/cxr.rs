@@ -4,6 +4,11 @@
 //!   printing the loss before and after each Adam step.
 //! - `cxr predict --model MODEL.safetensors --csv OUT.csv IMAGES...`: a saved model's
 //!   probabilities per image, as CSV ([`cxr_lab::cli::predict`]).
+//! - `cxr train --images DIR --aug basic --out MODEL.safetensors --report REPORT.json …`: one
+//!   training run, tested on the held-out patients ([`cxr_lab::cli::train`]).
+//! - `cxr compare --images DIR --levels none,basic,complex --report COMPARISON.json …`: the
+//!   article's augmentation comparison, its table printed as Markdown
+//!   ([`cxr_lab::cli::compare`]).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -14,7 +19,11 @@ use std::process::ExitCode;
 #[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::backend::cpu_device;
 #[cfg(not(target_arch = "wasm32"))]
+use cxr_lab::cli::compare::{CompareArgs, USAGE as COMPARE_USAGE, comparison_table};
+#[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::cli::predict::{PredictArgs, USAGE as PREDICT_USAGE};
+#[cfg(not(target_arch = "wasm32"))]
+use cxr_lab::cli::train::{TrainArgs, TrainCliError, USAGE as TRAIN_USAGE};
 #[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::train::smoke_step::SmokeTrainer;
 
@@ -30,8 +39,13 @@ fn main() -> ExitCode {
             }
         },
         Some("predict") => predict(&args[1..]),
+        Some("train") => finish("train", train(&args[1..])),
+        Some("compare") => finish("compare", compare(&args[1..])),
         _ => {
-            eprintln!("usage: cxr smoke [--steps N] [--seed S]\n       {PREDICT_USAGE}");
+            eprintln!(
+                "usage: cxr smoke [--steps N] [--seed S]\n       {PREDICT_USAGE}\n       \
+                 {TRAIN_USAGE}\n       {COMPARE_USAGE}"
+            );
             ExitCode::from(2)
         }
     }
@@ -77,6 +91,46 @@ fn predict(args: &[String]) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Exit status 0 on success, 2 when the run could not start or stopped.
+#[cfg(not(target_arch = "wasm32"))]
+fn finish(command: &str, result: Result<(), TrainCliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cxr {command}: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn train(args: &[String]) -> Result<(), TrainCliError> {
+    let args = TrainArgs::parse(args)?;
+    let report = cxr_lab::cli::train::run(&args, &mut |line| eprintln!("cxr train: {line}"))?;
+    let test = &report.run.test;
+    let mean = test
+        .mean_auc
+        .map_or_else(|| "n/a".to_owned(), |a| format!("{a:.3}"));
+    println!(
+        "test mean AUC {mean} over {} outputs ({} above chance), best epoch {}, {:.0} s of training",
+        test.with_auc,
+        test.above_chance,
+        report.run.best_epoch.unwrap_or(0),
+        report.run.timings.train_s
+    );
+    Ok(())
+}
+
+/// Progress goes to stderr; stdout gets only the Markdown table, ready to paste.
+#[cfg(not(target_arch = "wasm32"))]
+fn compare(args: &[String]) -> Result<(), TrainCliError> {
+    let args = CompareArgs::parse(args)?;
+    let comparison =
+        cxr_lab::cli::compare::run(&args, &mut |line| eprintln!("cxr compare: {line}"))?;
+    print!("{}", comparison_table(&comparison));
+    Ok(())
 }
 
 #[cfg(not(target_arch = "wasm32"))]

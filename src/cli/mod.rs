@@ -2,4 +2,6 @@
 //! `cargo test`; `src/bin/cxr.rs` only parses the subcommand and prints. Native only: the page
 //! has no files or paths.
 
+pub mod compare;
 pub mod predict;
+pub mod train;

@@ -21,39 +21,57 @@ impl Augmenter for NoAugmentation {
     }
 }
 
-/// The CPU augmentation path of an [`AugmentSpec`]: each image gets its own parameters from the
-/// run's generator ([`sample`]) and [`augment_image`] (Keras's transform, then the X-ray extras).
+/// An [`AugmentSpec`] applied on the CPU by the augment module's reference path
+/// ([`sample`] then [`augment_image`]), the one checked against Keras.
 ///
-/// Keras works on 0–255 grey levels, so the `[0, 1]` image is scaled up and back. The spec's
-/// standardisation flags (`samplewise_center`, `samplewise_std_normalization`, `rescale`) are not
-/// applied here: normalisation is [`InputSpec::normalization`](super::preprocess::InputSpec),
-/// the same in training and inference, so a model never sees an image prepared differently.
+/// Only the geometric and intensity part of the spec runs here. Its normalisation flags are
+/// not applied, because [`normalize`](super::preprocess::normalize) is the one place that
+/// normalises, for training, evaluation and inference alike; applying them here too would
+/// normalise twice during training and not at all at test time. The spec's flags map onto
+/// [`InputSpec::normalization`](super::preprocess::InputSpec::normalization) instead (see
+/// [`SpecAugmenter::normalization`]): `samplewise_center`/`samplewise_std_normalization` are
+/// [`Normalization::Samplewise`](super::preprocess::Normalization::Samplewise), and `rescale`
+/// (`1/255` in Keras scripts) is what [`to_unit_range`](super::preprocess::to_unit_range)
+/// already does when it maps `u8` levels to `[0, 1]`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SpecAugmenter {
-    spec: AugmentSpec,
+    /// What to do to each image.
+    pub spec: AugmentSpec,
 }
 
 impl SpecAugmenter {
-    /// The augmenter of `spec`.
+    /// The normalisation the spec asks for, as the trainer's input takes it: samplewise when
+    /// either samplewise flag is on (Keras turns centring on with the std flag), else `[0, 1]`
+    /// as is. `None` for featurewise normalisation, which needs statistics over the training
+    /// split that the trainer does not compute.
     #[must_use]
-    pub fn new(spec: AugmentSpec) -> Self {
-        SpecAugmenter { spec }
+    pub fn normalization(&self) -> Option<super::preprocess::Normalization> {
+        use super::preprocess::Normalization;
+        if self.spec.featurewise_center || self.spec.featurewise_std_normalization {
+            None
+        } else if self.spec.samplewise_center || self.spec.samplewise_std_normalization {
+            Some(Normalization::Samplewise)
+        } else {
+            Some(Normalization::UnitRange)
+        }
     }
 }
 
 impl Augmenter for SpecAugmenter {
     fn augment(&self, grey: Vec<f32>, side: u32, rng: &mut SplitMix64) -> Vec<f32> {
         let side = side as usize;
-        let params = sample(&self.spec, side, side, rng);
-        let pixels = grey.iter().map(|v| v * GREY_MAX).collect();
-        let Some(plane) = Plane::new(side, side, pixels) else {
-            // Not side × side: a caller bug; the image goes through unchanged.
+        // Keras augments grey levels 0–255 (`brightness_range` rescales to 0–255, the channel
+        // shift and `cval` are in grey levels), so the `[0, 1]` image goes up to that range and
+        // comes back down afterwards.
+        let levels = grey.iter().map(|v| v * GREY_MAX).collect();
+        let Some(plane) = Plane::new(side, side, levels) else {
+            // Not `side`² pixels: a caller bug; leave the image as it is rather than panic in
+            // the middle of an epoch.
             return grey;
         };
-        augment_image(&self.spec, &params, &plane)
-            .pixels
-            .into_iter()
-            .map(|v| v / GREY_MAX)
-            .collect()
+        let params = sample(&self.spec, side, side, rng);
+        let out = augment_image(&self.spec, &params, &plane);
+        out.pixels.into_iter().map(|v| v / GREY_MAX).collect()
     }
 }
 
@@ -61,41 +79,87 @@ impl Augmenter for SpecAugmenter {
 mod tests {
     use super::*;
 
-    fn gradient(side: usize) -> Vec<f32> {
-        (0..side * side)
-            .map(|i| (i % side) as f32 / side as f32)
+    const SIDE: u32 = 32;
+
+    /// A smooth image with structure, in `[0, 1]`: a bright disc on a gradient.
+    fn chest_like() -> Vec<f32> {
+        let s = SIDE as usize;
+        (0..s * s)
+            .map(|i| {
+                let (r, c) = ((i / s) as f32, (i % s) as f32);
+                let d = ((r - 16.0).powi(2) + (c - 12.0).powi(2)).sqrt();
+                let disc = if d < 8.0 { 0.5 } else { 0.0 };
+                0.2 + 0.01 * c + disc
+            })
             .collect()
     }
 
+    fn mean(v: &[f32]) -> f32 {
+        v.iter().sum::<f32>() / v.len() as f32
+    }
+
     #[test]
-    fn the_none_preset_leaves_the_image_alone() {
-        let image = gradient(16);
-        let mut rng = SplitMix64::new(1);
-        let out = SpecAugmenter::new(AugmentSpec::none()).augment(image.clone(), 16, &mut rng);
+    fn spec_none_leaves_the_image_unchanged() {
+        let image = chest_like();
+        let augmenter = SpecAugmenter {
+            spec: AugmentSpec::none(),
+        };
+        let out = augmenter.augment(image.clone(), SIDE, &mut SplitMix64::new(1));
+        assert_eq!(out.len(), image.len());
         for (a, b) in out.iter().zip(&image) {
-            assert!((a - b).abs() < 1e-6);
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
     }
 
     #[test]
-    fn a_rotation_changes_the_image_the_same_way_for_a_seed() {
-        let spec = AugmentSpec {
-            rotation_range: 20.0,
-            fill_mode: crate::augment::FillMode::Nearest,
-            ..AugmentSpec::none()
+    fn rotation_changes_pixels_but_keeps_the_mean_and_range() {
+        let image = chest_like();
+        let augmenter = SpecAugmenter {
+            spec: AugmentSpec {
+                rotation_range: 20.0,
+                ..AugmentSpec::none()
+            },
         };
-        let augmenter = SpecAugmenter::new(spec);
-        let image = gradient(32);
-        let a = augmenter.augment(image.clone(), 32, &mut SplitMix64::new(7));
-        let b = augmenter.augment(image.clone(), 32, &mut SplitMix64::new(7));
-        assert_eq!(a, b);
-        let changed = a
+        let mut rng = SplitMix64::new(7);
+        let out = augmenter.augment(image.clone(), SIDE, &mut rng);
+        let changed = out
             .iter()
             .zip(&image)
-            .filter(|(x, y)| (*x - *y).abs() > 1e-3)
+            .filter(|(a, b)| (*a - *b).abs() > 1e-3)
             .count();
-        assert!(changed > 100, "{changed} pixels changed");
-        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-        assert!((mean(&a) - mean(&image)).abs() < 0.05);
+        assert!(changed > image.len() / 20, "{changed} pixels changed");
+        // `nearest` fill and a small angle move pixels around without changing the levels much;
+        // the result is back in `[0, 1]`, not in 0–255.
+        assert!(
+            (mean(&out) - mean(&image)).abs() < 0.03,
+            "{} vs {}",
+            mean(&out),
+            mean(&image)
+        );
+        assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_output() {
+        let augmenter = SpecAugmenter {
+            spec: AugmentSpec::complex(),
+        };
+        let run = |seed| augmenter.augment(chest_like(), SIDE, &mut SplitMix64::new(seed));
+        assert_eq!(run(3), run(3));
+        assert_ne!(run(3), run(4));
+    }
+
+    #[test]
+    fn normalisation_follows_the_spec_flags() {
+        use crate::train::preprocess::Normalization;
+        let of = |spec| SpecAugmenter { spec }.normalization();
+        assert_eq!(of(AugmentSpec::none()), Some(Normalization::UnitRange));
+        assert_eq!(of(AugmentSpec::basic()), Some(Normalization::Samplewise));
+        assert_eq!(of(AugmentSpec::complex()), Some(Normalization::Samplewise));
+        let featurewise = AugmentSpec {
+            featurewise_center: true,
+            ..AugmentSpec::none()
+        };
+        assert_eq!(of(featurewise), None);
     }
 }

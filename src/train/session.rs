@@ -128,7 +128,9 @@ impl Session {
         Ok((
             Session {
                 trainer,
-                augmenter: SpecAugmenter::new(request.augmentation),
+                augmenter: SpecAugmenter {
+                    spec: request.augmentation,
+                },
                 examples,
                 outputs,
                 meta,

@@ -2,6 +2,7 @@
 
 pub mod densenet;
 pub mod file;
+pub mod grad_cam;
 pub mod import;
 pub mod init;
 pub mod params;

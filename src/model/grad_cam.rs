@@ -46,7 +46,9 @@ pub enum GradCamError {
         outputs: usize,
     },
     /// The image tensor is not one preprocessed image.
-    #[error("Grad-CAM explains one image at a time: expected [1, channels, height, width], got {0:?}")]
+    #[error(
+        "Grad-CAM explains one image at a time: expected [1, channels, height, width], got {0:?}"
+    )]
     NotOneImage([usize; 4]),
     /// The backward pass gave no gradient for the feature maps (the device has no autodiff).
     #[error("no gradient reached the feature maps: pass an autodiff device (`device.autodiff()`)")]
@@ -166,8 +168,10 @@ fn dim_u32(n: usize) -> u32 {
 /// evidence" (a min-max scaling would paint the weakest cell of a uniformly hot map cold). A map
 /// with no positive value (or a non-finite one, from a diverged model) is all zeros, never NaN.
 fn normalise(mut cam: Vec<f32>) -> Vec<f32> {
+    // `f32::max` skips NaN, so a NaN cell would survive the division: test finiteness first.
+    let finite = cam.iter().all(|v| v.is_finite());
     let max = cam.iter().copied().fold(0.0_f32, f32::max);
-    if max > 0.0 && max.is_finite() {
+    if finite && max > 0.0 {
         cam.iter_mut().for_each(|v| *v = (*v / max).clamp(0.0, 1.0));
     } else {
         cam.iter_mut().for_each(|v| *v = 0.0);
@@ -274,8 +278,7 @@ pub fn overlay_rgba(
         });
     }
     let upsampled;
-    let heat = if heatmap.width == side && heatmap.height == side && heatmap.values.len() == n * n
-    {
+    let heat = if heatmap.width == side && heatmap.height == side && heatmap.values.len() == n * n {
         heatmap
     } else {
         upsampled = heatmap.upsample(side);
@@ -295,4 +298,297 @@ pub fn overlay_rgba(
         rgba.push(u8::MAX);
     }
     Ok(rgba)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cpu_device;
+    use crate::model::densenet::DenseNetConfig;
+    use crate::model::init::seeded_on;
+    use burn::tensor::Distribution;
+
+    fn tiny_densenet(device: &Device) -> DenseNet {
+        seeded_on(3, device, |cpu| {
+            DenseNetConfig::new(3)
+                .with_growth_rate(4)
+                .with_block_config(vec![2, 3])
+                .with_num_init_features(8)
+                .with_bn_size(2)
+                .init(cpu)
+        })
+    }
+
+    fn image(device: &Device, seed: u64) -> Tensor<4> {
+        let cpu = cpu_device();
+        cpu.seed(seed);
+        // 64 rows × 48 columns: a non-square map (8 × 6) catches swapped width and height.
+        Tensor::<4>::random([1, 1, 64, 48], Distribution::Normal(0.0, 1.0), &cpu).to_device(device)
+    }
+
+    fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+        tensor.into_data().try_to_vec::<f32>().expect("f32 data")
+    }
+
+    /// CAM from the feature maps and the classifier weights, on the CPU, normalised by its
+    /// maximum: for a global-average-pool + linear head, ∂y_c/∂A_k(h, w) = W[k, c] / (h·w), so
+    /// Grad-CAM is ReLU(Σ_k W[k, c] A_k) up to a positive factor (Selvaraju et al., section 3.1,
+    /// on CAM). No autodiff.
+    fn cam_from_weights(model: &DenseNet, features: Tensor<4>, c: usize) -> Vec<f32> {
+        let [_, k, h, w] = features.dims();
+        let cells = h * w;
+        let features = values(features.without_autodiff());
+        let weights = values(model.classifier.weight.val().without_autodiff()); // [K, classes]
+        let classes = weights.len() / k;
+        let raw: Vec<f32> = (0..cells)
+            .map(|i| {
+                let s: f32 = (0..k)
+                    .map(|j| weights[j * classes + c] * features[j * cells + i])
+                    .sum();
+                s.max(0.0)
+            })
+            .collect();
+        let max = raw.iter().copied().fold(0.0, f32::max);
+        raw.iter()
+            .map(|r| if max > 0.0 { r / max } else { 0.0 })
+            .collect()
+    }
+
+    fn assert_close(got: &[f32], expected: &[f32], what: &str) {
+        assert_eq!(got.len(), expected.len(), "{what}");
+        for (g, e) in got.iter().zip(expected) {
+            assert!(
+                (g - e).abs() < 1e-4,
+                "{what}: {g} vs {e}\n{got:?}\n{expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gradient_weights_equal_the_classifier_weights_as_cam_predicts() {
+        let device = cpu_device().autodiff();
+        let model = tiny_densenet(&device);
+        let x = image(&device, 8);
+        let features = model.valid().forward_features(x.clone().without_autodiff());
+        let mut nonzero = 0;
+        for c in 0..3 {
+            let got = pollster::block_on(grad_cam(&model, x.clone(), c, &device)).expect("cam");
+            assert_eq!((got.heatmap.width, got.heatmap.height), (6, 8));
+            let expected = cam_from_weights(&model, features.clone(), c);
+            nonzero += usize::from(expected.iter().any(|v| *v > 0.0));
+            assert_close(&got.heatmap.values, &expected, &format!("output {c}"));
+        }
+        assert!(
+            nonzero > 0,
+            "at least one output should have positive evidence"
+        );
+    }
+
+    #[test]
+    fn probability_is_the_inference_mode_probability() {
+        let device = cpu_device().autodiff();
+        let model = tiny_densenet(&device);
+        let x = image(&device, 9);
+        let expected = values(
+            model
+                .valid()
+                .forward_probabilities(x.clone().without_autodiff()),
+        );
+        for (c, p) in expected.iter().enumerate() {
+            let got = pollster::block_on(grad_cam(&model, x.clone(), c, &device)).expect("cam");
+            assert!(
+                (got.probability - p).abs() < 1e-5,
+                "{} vs {p}",
+                got.probability
+            );
+        }
+    }
+
+    #[test]
+    fn a_training_mode_model_uses_and_keeps_its_running_statistics() {
+        // Running statistics unlike a fresh model's (mean 0, variance 1), so that a batch norm on
+        // the image's own statistics gives a clearly different map.
+        let device = cpu_device().autodiff();
+        let model = tiny_densenet(&device);
+        let cpu = cpu_device();
+        cpu.seed(4);
+        let batch = Tensor::<4>::random([4, 1, 64, 48], Distribution::Normal(2.0, 3.0), &cpu)
+            .to_device(&device);
+        for _ in 0..3 {
+            let _ = model.forward(batch.clone()); // updates the running statistics
+        }
+        // `value_sync` folds in the last update; `value` may lag one forward behind.
+        let running = || {
+            values(
+                model
+                    .features
+                    .norm5
+                    .running_mean
+                    .value_sync()
+                    .without_autodiff(),
+            )
+        };
+        let before = running();
+        let x = image(&device, 10);
+        let got = pollster::block_on(grad_cam(&model, x.clone(), 1, &device)).expect("cam");
+        assert_eq!(
+            running(),
+            before,
+            "Grad-CAM must not move the running statistics"
+        );
+
+        let inference = model.valid().forward_features(x.clone().without_autodiff());
+        assert_close(
+            &got.heatmap.values,
+            &cam_from_weights(&model, inference, 1),
+            "running",
+        );
+        // The same model run as-is (batch statistics of the one image) gives another map.
+        let as_is = cam_from_weights(&model, model.forward_features(x), 1);
+        let difference = got
+            .heatmap
+            .values
+            .iter()
+            .zip(&as_is)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            difference > 0.05,
+            "batch statistics should change the map: {difference}"
+        );
+    }
+
+    #[test]
+    fn rejects_a_batch_and_a_missing_output() {
+        let device = cpu_device().autodiff();
+        let model = tiny_densenet(&device);
+        let two = Tensor::<4>::zeros([2, 1, 32, 32], &device);
+        assert!(matches!(
+            pollster::block_on(grad_cam(&model, two, 0, &device)),
+            Err(GradCamError::NotOneImage([2, 1, 32, 32]))
+        ));
+        let one = Tensor::<4>::zeros([1, 1, 32, 32], &device);
+        assert!(matches!(
+            pollster::block_on(grad_cam(&model, one, 3, &device)),
+            Err(GradCamError::NoOutput {
+                output: 3,
+                outputs: 3
+            })
+        ));
+    }
+
+    #[test]
+    fn normalise_scales_to_one_and_keeps_empty_maps_zero() {
+        assert_eq!(normalise(vec![0.0, 2.0, 1.0]), vec![0.0, 1.0, 0.5]);
+        assert_eq!(normalise(vec![0.0; 4]), vec![0.0; 4]);
+        assert_eq!(normalise(vec![f32::INFINITY, 1.0]), vec![0.0, 0.0]);
+        assert_eq!(normalise(vec![f32::NAN, 1.0]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn upsampling_matches_half_pixel_bilinear() {
+        // torch.nn.functional.interpolate(torch.tensor([[[[0., 1.], [0., 1.]]]]), size=4,
+        // mode="bilinear", align_corners=False) gives rows [0, 0.25, 0.75, 1].
+        let map = Heatmap {
+            width: 2,
+            height: 2,
+            values: vec![0.0, 1.0, 0.0, 1.0],
+        };
+        let up = map.upsample(4);
+        assert_eq!((up.width, up.height), (4, 4));
+        for row in up.values.chunks(4) {
+            for (got, expected) in row.iter().zip([0.0, 0.25, 0.75, 1.0]) {
+                assert!((got - expected).abs() < 1e-6, "{row:?}");
+            }
+        }
+        // The transposed map gives the transposed result: rows and columns are not swapped.
+        let map = Heatmap {
+            width: 2,
+            height: 2,
+            values: vec![0.0, 0.0, 1.0, 1.0],
+        };
+        let up = map.upsample(4);
+        for (y, expected) in [0.0, 0.25, 0.75, 1.0].iter().enumerate() {
+            assert!(
+                up.values[y * 4..y * 4 + 4]
+                    .iter()
+                    .all(|v| (v - expected).abs() < 1e-6)
+            );
+        }
+        // One cell covers the image; a whole odd factor (3 → 9) puts the peak on the centre
+        // pixel of its cell (cell 1 covers pixels 3..=5).
+        let one = Heatmap {
+            width: 1,
+            height: 1,
+            values: vec![0.7],
+        };
+        assert!(
+            one.upsample(5)
+                .values
+                .iter()
+                .all(|v| (v - 0.7).abs() < 1e-6)
+        );
+        let mut values = vec![0.0; 9];
+        values[3 + 1] = 1.0; // row 1, column 1
+        let map = Heatmap {
+            width: 3,
+            height: 3,
+            values,
+        };
+        assert_eq!(map.upsample(9).peak(), Some((4, 4)));
+    }
+
+    #[test]
+    fn jet_endpoints_match_matplotlib() {
+        // matplotlib.cm.jet(0.0) = (0, 0, 0.5), jet(1.0) = (0.5, 0, 0), jet(0.5) ≈ (0.49, 1, 0.48).
+        assert_eq!(jet(0.0), [0, 0, 128]);
+        assert_eq!(jet(1.0), [128, 0, 0]);
+        let mid = jet(0.5);
+        assert!(mid[0].abs_diff(125) <= 3 && mid[1] == 255 && mid[2].abs_diff(122) <= 6);
+        // Out of range and NaN clamp to the ends rather than wrapping.
+        assert_eq!(jet(-1.0), jet(0.0));
+        assert_eq!(jet(2.0), jet(1.0));
+        assert_eq!(jet(f32::NAN), jet(0.0));
+    }
+
+    #[test]
+    fn overlay_endpoints() {
+        let grey = [0u8, 100, 200, 255];
+        let hot = Heatmap {
+            width: 2,
+            height: 2,
+            values: vec![0.0, 1.0, 0.0, 1.0],
+        };
+        // alpha 0: the X-ray, grey in each channel, opaque.
+        let rgba = overlay_rgba(&grey, 2, &hot, 0.0).expect("sizes match");
+        assert_eq!(
+            rgba,
+            [
+                0, 0, 0, 255, 100, 100, 100, 255, 200, 200, 200, 255, 255, 255, 255, 255
+            ]
+        );
+        // alpha 1: the colormap alone: dark blue where cold, dark red where hot.
+        let rgba = overlay_rgba(&grey, 2, &hot, 1.0).expect("sizes match");
+        assert_eq!(
+            rgba,
+            [
+                0, 0, 128, 255, 128, 0, 0, 255, 0, 0, 128, 255, 128, 0, 0, 255
+            ]
+        );
+        // alpha 0.5 on grey 100 under heat 1: (100 + 128) / 2 = 114, 50, 50.
+        let rgba = overlay_rgba(&grey, 2, &hot, 0.5).expect("sizes match");
+        assert_eq!(&rgba[4..8], &[114, 50, 50, 255]);
+        // A coarser map is upsampled; a wrong-sized image is an error.
+        let one = Heatmap {
+            width: 1,
+            height: 1,
+            values: vec![1.0],
+        };
+        let rgba = overlay_rgba(&[0; 16], 4, &one, 1.0).expect("sizes match");
+        assert!(rgba.chunks(4).all(|p| p == [128, 0, 0, 255]));
+        assert!(matches!(
+            overlay_rgba(&grey, 3, &hot, 1.0),
+            Err(GradCamError::ImageSize { pixels: 4, side: 3 })
+        ));
+    }
 }

@@ -3,10 +3,17 @@
 //! is, is known by construction; nothing here comes from the Grad-CAM code. Compiled only for
 //! tests; natively on `flex`.
 //!
-//! Sizes: 32² images, 8-pixel squares. The network's stem divides by 4 and its one transition
-//! by 2, so the feature map is 4×4, one cell per 8×8 pixels. After upsampling, a peak sits near
-//! the centre of the hottest cell, which can be up to half a cell (4 pixels) from the square's
-//! nearest pixel even when that cell is the right one: the test allows that margin, and no more.
+//! Sizes: 64² images, 16-pixel squares. The network's stem divides by 4 and its one transition
+//! by 2, so the feature map is 8×8, one cell per 8×8 pixels, and each cell's receptive field
+//! spans most of the image: the maps are broad blobs round the square with a flat top, and the
+//! argmax wanders within that top. With 8-pixel squares (one cell) the peak was often a cell off
+//! the square; with 16-pixel squares it lands on the square or within `MARGIN` = 4 pixels of it
+//! (half a cell: a border cell's value is clamped over its outer 4 pixels by the upsampling, and
+//! ties go to the first pixel). Checked with a second set of seeds (model 18, training stream 5,
+//! test stream 7): 24 of 24 peaks within the margin; the farthest were 4 pixels out, at the
+//! image border.
+//!
+//! 400 Adam steps of 16 images: about 17 s on a busy 2-core machine.
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
@@ -22,31 +29,35 @@ use crate::train::loss::binary_cross_entropy_with_logits;
 use crate::train::preprocess::{InputSpec, Normalization, preprocess};
 
 const SIDE: u32 = 64;
-const SQUARE: u32 = 8;
+const SQUARE: u32 = 16;
 /// Half the feature map's stride of 8 pixels: see the module doc.
 const MARGIN: u32 = 4;
 
+/// A fixed normalisation, centring the background: uniform noise in 60..140 has mean
+/// 99.5 / 255 ≈ 0.390 and standard deviation 80 / √12 / 255 ≈ 0.0906.
+///
+/// Not the app's default (samplewise): a square raises an image's standard deviation and so
+/// shrinks the normalised background noise of every positive, and the network can then tell
+/// the classes apart from the background alone; Grad-CAM then (rightly) lights the background.
+/// A first version of this test did exactly that. Not `[0, 1]` either: burn's zero padding is
+/// then darker than any background, a dark frame round every image that the network used as a
+/// landmark, and peaks drifted to the border cells. With a fixed map, the background of both
+/// classes has one distribution, padding looks like average background, and the square is the
+/// only evidence there is.
 const INPUT: InputSpec = InputSpec {
     side: SIDE,
     channels: 1,
-    normalization: Normalization::Samplewise,
+    normalization: Normalization::Fixed {
+        mean: [0.390; 3],
+        std: [0.0906; 3],
+    },
 };
 
-/// One grey image: uniform noise in 60..140 with `SQUARE²` bright pixels (200..255). In a
-/// positive they form a square at a random place, in a negative they are scattered, so that both
-/// classes have the same histogram: otherwise the per-image normalisation would shrink a
-/// positive's background noise and the network could tell the classes from the background
-/// alone, with no need to look at the square (a first version of this test did, and Grad-CAM
-/// rightly lit the background). Returns the pixels and a positive's top-left corner.
+/// One grey image: uniform noise in 60..140, and for a positive a `SQUARE`-pixel square of
+/// 200..255 at a random place; returns the pixels and the square's top-left corner.
 fn example(rng: &mut SplitMix64, positive: bool) -> (Vec<u8>, Option<(u32, u32)>) {
-    let mut pixels: Vec<u8> = (0..SIDE * SIDE)
-        .map(|_| 60 + rng.below(80) as u8)
-        .collect();
+    let mut pixels: Vec<u8> = (0..SIDE * SIDE).map(|_| 60 + rng.below(80) as u8).collect();
     if !positive {
-        for _ in 0..SQUARE * SQUARE {
-            let i = rng.below(u64::from(SIDE * SIDE)) as usize;
-            pixels[i] = 200 + rng.below(56) as u8;
-        }
         return (pixels, None);
     }
     let x0 = rng.below(u64::from(SIDE - SQUARE + 1)) as u32;

@@ -2,6 +2,9 @@
 
 pub mod densenet;
 pub mod file;
+pub mod grad_cam;
+#[cfg(test)]
+mod grad_cam_tests;
 pub mod import;
 pub mod init;
 pub mod params;

@@ -6,6 +6,7 @@ use crate::augment::AugmentSpec;
 use crate::backend::BackendInfo;
 use crate::data::{DataView, DatasetSummary, Output};
 use crate::metrics::Evaluation;
+use crate::train::classify::{CamChoice, Classification};
 use crate::train::config::TrainConfig;
 use crate::train::smoke_step::StepReport;
 use crate::train::trainer::{EpochRecord, StepReport as TrainStep};
@@ -139,6 +140,16 @@ pub enum Request {
     Evaluate,
     /// The kept model as a file; answered with [`Response::ModelFile`].
     SaveModel,
+    /// A CXR Lab model file to classify with; answered with [`Response::ModelLoaded`].
+    LoadModel(Vec<u8>),
+    /// Classify images `(name, bytes)` with the current model (the last trained or loaded);
+    /// answered with [`Response::Classified`].
+    Classify {
+        /// The images.
+        files: Vec<(String, Vec<u8>)>,
+        /// Which output's Grad-CAM to draw.
+        cam: CamChoice,
+    },
 }
 
 /// How far loading has got.
@@ -204,6 +215,21 @@ pub enum Response {
         /// The file.
         bytes: Vec<u8>,
     },
+    /// A model is ready to classify with.
+    ModelLoaded(ModelInfo),
+    /// Classification results, in the order of the files.
+    Classified(Vec<Classification>),
     /// A request failed; the text is for the user.
     Failed(String),
+}
+
+/// The model classification uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Where it comes from (`trained in this tab`, a file name).
+    pub source: String,
+    /// Its outputs, in order.
+    pub outputs: Vec<Output>,
+    /// Its input side.
+    pub side: u32,
 }

@@ -1,6 +1,7 @@
 //! Training: losses and the steps that update a model.
 
 pub mod augmenter;
+pub mod classify;
 pub mod config;
 #[cfg(test)]
 mod densenet_step_tests;

@@ -9,6 +9,7 @@ use yew::{Callback, Html, function_component, html, use_memo, use_reducer};
 use crate::data::DataView;
 use crate::protocol::{Request, Response, TrainRequest};
 use crate::ui::backend_badge::BackendBadge;
+use crate::ui::classify_panel::ClassifyPanel;
 use crate::ui::data_panel::{DataPanel, DataSettings, Pick};
 use crate::ui::evaluation_panel::EvaluationPanel;
 use crate::ui::smoke_panel::SmokePanel;
@@ -172,6 +173,23 @@ pub fn app() -> Html {
             dispatcher.dispatch(Action::Worker(Response::Failed(why)))
         })
     };
+    let on_load_model = {
+        let worker = Rc::clone(&worker);
+        Callback::from(move |bytes: Vec<u8>| worker.send(Request::LoadModel(bytes)))
+    };
+    let on_classify = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        Callback::from(
+            move |(files, cam): (Rc<Vec<(String, Vec<u8>)>>, crate::train::classify::CamChoice)| {
+                dispatcher.dispatch(Action::ClassifyRequested);
+                worker.send(Request::Classify {
+                    files: files.to_vec(),
+                    cam,
+                });
+            },
+        )
+    };
     let data_ready = !state.loading
         && state
             .summary
@@ -193,8 +211,10 @@ pub fn app() -> Html {
                 training={state.training.clone()} evaluating={state.evaluating}
                 on_start={on_train} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
             if let Some(report) = &state.evaluation {
-                <EvaluationPanel report={report.clone()} {on_error} />
+                <EvaluationPanel report={report.clone()} on_error={on_error.clone()} />
             }
+            <ClassifyPanel model={state.model.clone()} results={state.classified.clone()}
+                running={state.classifying} {on_load_model} {on_classify} {on_error} />
             <SmokePanel steps={state.steps.clone()} running={state.step_running}
                 ready={state.backend.is_some()} {on_step} />
             if let Some(error) = &state.error {

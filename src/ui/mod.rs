@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod backend_badge;
+pub mod classify_panel;
 pub mod data_panel;
 pub mod evaluation_panel;
 pub mod frequency_chart;

@@ -6,7 +6,10 @@ use yew::Reducible;
 
 use crate::backend::BackendInfo;
 use crate::data::{DatasetSummary, IssueLine};
-use crate::protocol::{EvaluationReport, LoadProgress, Response, TrainingEnd, TrainingStarted};
+use crate::protocol::{
+    EvaluationReport, LoadProgress, ModelInfo, Response, TrainingEnd, TrainingStarted,
+};
+use crate::train::classify::Classification;
 use crate::train::smoke_step::StepReport;
 use crate::train::trainer::{EpochRecord, StepReport as TrainStep};
 
@@ -82,6 +85,12 @@ pub struct State {
     pub evaluation: Option<EvaluationReport>,
     /// An evaluation is running.
     pub evaluating: bool,
+    /// The model classification uses.
+    pub model: Option<ModelInfo>,
+    /// The latest classification results.
+    pub classified: Vec<Classification>,
+    /// A classification is running.
+    pub classifying: bool,
 }
 
 /// What can happen to the state.
@@ -100,6 +109,8 @@ pub enum Action {
     TrainingRequested,
     /// The user asked for the evaluation.
     EvaluationRequested,
+    /// The user asked to classify images.
+    ClassifyRequested,
     /// The worker answered.
     Worker(Response),
 }
@@ -138,6 +149,15 @@ impl Reducible for State {
             Action::EvaluationRequested => {
                 next.evaluating = true;
                 next.error = None;
+            }
+            Action::ClassifyRequested => {
+                next.classifying = true;
+                next.error = None;
+            }
+            Action::Worker(Response::ModelLoaded(info)) => next.model = Some(info),
+            Action::Worker(Response::Classified(results)) => {
+                next.classifying = false;
+                next.classified = results;
             }
             Action::Worker(Response::TrainingStarted(started)) => {
                 let view = next.training.get_or_insert_with(TrainingView::default);
@@ -187,6 +207,7 @@ impl Reducible for State {
                 next.step_running = false;
                 next.loading = false;
                 next.evaluating = false;
+                next.classifying = false;
                 next.error = Some(message);
             }
         }

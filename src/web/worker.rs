@@ -17,7 +17,12 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
 use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
-use crate::protocol::{LoadProgress, Request, Response, TrainRequest, TrainingEnd};
+use crate::data::Output;
+use crate::model::densenet::DenseNet;
+use crate::model::file::load_model;
+use crate::protocol::{LoadProgress, ModelInfo, Request, Response, TrainRequest, TrainingEnd};
+use crate::train::classify::classify;
+use crate::train::preprocess::InputSpec;
 use crate::train::session::Session;
 use crate::train::smoke_step::SmokeTrainer;
 use crate::train::trainer::Event;
@@ -107,6 +112,8 @@ async fn serve(
     let mut smoke: Option<SmokeTrainer> = None;
     let mut data = DataState::default();
     let mut session: Option<Session> = None;
+    // The model classification uses: the last one trained or loaded.
+    let mut current: Option<(DenseNet, Vec<Output>, InputSpec)> = None;
     while let Some((id, request)) = queue.next().await {
         let response = match request {
             Request::StartLoading { side, total } => {
@@ -131,8 +138,39 @@ async fn serve(
                 training.cancelled.set(false);
                 let respond = |r: Response| scope.respond(id, r);
                 session = train(&data, *request, &device, &training, respond).await;
+                if let Some(session) = &session
+                    && let Some(model) = session.kept_model()
+                {
+                    current = Some((model, session.outputs().to_vec(), session.input()));
+                    scope.respond(
+                        id,
+                        Response::ModelLoaded(ModelInfo {
+                            source: "trained in this tab".to_owned(),
+                            outputs: session.outputs().to_vec(),
+                            side: session.input().side,
+                        }),
+                    );
+                }
                 None
             }
+            Request::LoadModel(bytes) => Some(match load_model(&bytes, &device) {
+                Ok((model, meta)) => {
+                    let info = ModelInfo {
+                        source: meta.created_by.clone(),
+                        outputs: meta.outputs.clone(),
+                        side: meta.input.side,
+                    };
+                    current = Some((model, meta.outputs, meta.input));
+                    Response::ModelLoaded(info)
+                }
+                Err(e) => Response::Failed(format!("the model file could not be loaded: {e}")),
+            }),
+            Request::Classify { files, cam } => Some(match &current {
+                Some((model, outputs, input)) => Response::Classified(
+                    classify(model, outputs, input, &files, cam, &device).await,
+                ),
+                None => Response::Failed("train or load a model first".to_owned()),
+            }),
             // Handled on arrival, in `received`.
             Request::PauseTraining | Request::ResumeTraining | Request::CancelTraining => None,
             Request::Evaluate => Some(match (&session, &data.dataset) {

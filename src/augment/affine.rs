@@ -175,7 +175,7 @@ fn map_wrap(x: f64, len: usize) -> f64 {
     }
 }
 
-fn mul(a: &Matrix3, b: &Matrix3) -> Matrix3 {
+pub(crate) fn mul(a: &Matrix3, b: &Matrix3) -> Matrix3 {
     let mut out = [[0.0; 3]; 3];
     for (i, row) in out.iter_mut().enumerate() {
         for (j, cell) in row.iter_mut().enumerate() {

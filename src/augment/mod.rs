@@ -13,6 +13,8 @@ pub mod affine;
 pub mod blur;
 pub mod clahe;
 pub mod flip_crop;
+#[cfg(feature = "engine")]
+pub mod gpu;
 pub mod intensity;
 pub mod keras_call;
 pub mod noise;

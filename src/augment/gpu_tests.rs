@@ -149,8 +149,11 @@ fn check_against_cpu(name: &str, spec: &AugmentSpec, params: &[TransformParams],
     }
 }
 
+/// Writes one parameter's value into a parameter set.
+type Setter = fn(&mut TransformParams, f64);
+
 /// Three images, each with its own value of one parameter.
-fn each(values: [f64; 3], set: fn(&mut TransformParams, f64)) -> Vec<TransformParams> {
+fn each(values: [f64; 3], set: Setter) -> Vec<TransformParams> {
     values
         .iter()
         .map(|&v| {
@@ -206,7 +209,7 @@ fn brightness_jump(params: &[TransformParams]) -> f32 {
 #[test]
 fn each_affine_parameter_alone_matches_the_cpu_path() {
     let spec = AugmentSpec::default();
-    let cases: [(&str, [f64; 3], fn(&mut TransformParams, f64)); 6] = [
+    let cases: [(&str, [f64; 3], Setter); 6] = [
         ("theta", [17.0, -5.0, 90.0], |p, v| p.theta = v),
         ("tx", [5.5, -3.0, 0.25], |p, v| p.tx = v),
         ("ty", [-7.25, 2.0, 11.5], |p, v| p.ty = v),
@@ -518,7 +521,7 @@ fn golden_batches_match_keras() {
         for ((case, ours), p) in members.iter().zip(&ours).zip(&params) {
             let name = case["name"].as_str().expect("name");
             let keras = read_f32(case["file"].as_str().expect("file"), height, width);
-            let (worst, over, _) = compare(std::slice::from_ref(ours), &[keras.clone()]);
+            let (worst, over, _) = compare(std::slice::from_ref(ours), std::slice::from_ref(&keras));
             eprintln!(
                 "gpu vs keras {name:28} max |gpu - keras| = {worst:.2e} ({over} px > {SMOOTH:.0e})"
             );

@@ -304,43 +304,70 @@ fn keras_and_flip_matrix(p: &TransformParams, height: usize, width: usize) -> Op
 fn sample_affine(images: Tensor<4>, matrices: &[[f64; 6]], fill: FillMode, cval: f64) -> Tensor<4> {
     let device = images.device();
     let [batch, _, height, width] = images.dims();
+    let full = [batch, height, width];
+    // Crops and flips keep rows apart from columns: their coordinates and taps need one value
+    // per row and per column, not per pixel, which saves most of the work of a pass.
+    let separable = matrices.iter().all(|m| m[1] == 0.0 && m[3] == 0.0);
+    let (row_shape, col_shape) = if separable {
+        ([batch, height, 1], [batch, 1, width])
+    } else {
+        (full, full)
+    };
     let flat: Vec<f32> = matrices.iter().flatten().map(|&v| v as f32).collect();
     let m = Tensor::<2>::from_data(TensorData::new(flat, [batch, 6]), &device);
-    let entry = |k: usize| {
+    let entry = |k: usize, shape: [usize; 3]| {
         m.clone()
             .slice([0..batch, k..k + 1])
             .reshape([batch, 1, 1])
-            .expand([batch, height, width])
+            .expand(shape)
     };
-    let rows = Tensor::<1, Int>::arange(0..height as i64, &device)
-        .float()
-        .reshape([1, height, 1])
-        .expand([batch, height, width]);
-    let cols = Tensor::<1, Int>::arange(0..width as i64, &device)
-        .float()
-        .reshape([1, 1, width])
-        .expand([batch, height, width]);
-    // scipy sums `r·m0 + c·m1` first, then adds the offset.
-    let row = rows.clone() * entry(0) + cols.clone() * entry(1) + entry(2);
-    let col = rows * entry(3) + cols * entry(4) + entry(5);
+    let rows = |shape: [usize; 3]| {
+        Tensor::<1, Int>::arange(0..height as i64, &device)
+            .float()
+            .reshape([1, height, 1])
+            .expand(shape)
+    };
+    let cols = |shape: [usize; 3]| {
+        Tensor::<1, Int>::arange(0..width as i64, &device)
+            .float()
+            .reshape([1, 1, width])
+            .expand(shape)
+    };
+    // scipy sums `r·m0 + c·m1` first, then adds the offset. In the separable case the missing
+    // `+ c·0` changes nothing, in `f32` as in `f64`.
+    let (row, col) = if separable {
+        (
+            rows(row_shape) * entry(0, row_shape) + entry(2, row_shape),
+            cols(col_shape) * entry(4, col_shape) + entry(5, col_shape),
+        )
+    } else {
+        (
+            rows(full) * entry(0, full) + cols(full) * entry(1, full) + entry(2, full),
+            rows(full) * entry(3, full) + cols(full) * entry(4, full) + entry(5, full),
+        )
+    };
 
     let r = axis_taps(row, height, fill);
     let c = axis_taps(col, width, fill);
     let source = images.reshape([batch, height * width]);
+    let row_start = |i: &Tensor<3, Int>| (i.clone() * width as i64).expand(full);
+    let (r0, r1) = (row_start(&r.i0), row_start(&r.i1));
+    let (c0, c1) = (c.i0.expand(full), c.i1.expand(full));
     let tap = |ri: &Tensor<3, Int>, ci: &Tensor<3, Int>| {
-        let index = (ri.clone() * width as i64 + ci.clone()).reshape([batch, height * width]);
-        source
-            .clone()
-            .gather(1, index)
-            .reshape([batch, height, width])
+        let index = (ri.clone() + ci.clone()).reshape([batch, height * width]);
+        source.clone().gather(1, index).reshape(full)
     };
+    let (wr0, wr1) = (r.w0.expand(full), r.w1.expand(full));
+    let (wc0, wc1) = (c.w0.expand(full), c.w1.expand(full));
     // scipy's order: taps row-major, each value times the row weight, then the column weight.
-    let total = tap(&r.i0, &c.i0) * r.w0.clone() * c.w0.clone()
-        + tap(&r.i0, &c.i1) * r.w0.clone() * c.w1.clone()
-        + tap(&r.i1, &c.i0) * r.w1.clone() * c.w0
-        + tap(&r.i1, &c.i1) * r.w1 * c.w1;
+    let total = tap(&r0, &c0) * wr0.clone() * wc0.clone()
+        + tap(&r0, &c1) * wr0 * wc1.clone()
+        + tap(&r1, &c0) * wr1.clone() * wc0
+        + tap(&r1, &c1) * wr1 * wc1;
     let total = match (r.outside, c.outside) {
-        (Some(ro), Some(co)) => total.mask_fill(ro.bool_or(co), cval as f32),
+        (Some(ro), Some(co)) => {
+            total.mask_fill(ro.expand(full).bool_or(co.expand(full)), cval as f32)
+        }
         _ => total,
     };
     total.reshape([batch, 1, height, width])
@@ -400,9 +427,10 @@ fn axis_taps(x: Tensor<3>, len: usize, fill: FillMode) -> Taps {
     };
     let start = cc.clone().floor();
     let next = start.clone() + 1.0;
-    // scipy's order-1 weights: 1 − |tap − x|.
-    let w0 = (start.clone() - cc.clone()).abs().neg() + 1.0;
-    let w1 = (next.clone() - cc).abs().neg() + 1.0;
+    // scipy's order-1 weights are 1 − |tap − x|, i.e. 1 − frac and frac: `cc − start` is exact
+    // in floating point (Sterbenz), so only `1 − (1 − frac)` could differ, in its last bit.
+    let w1 = cc - start.clone();
+    let w0 = w1.clone().neg() + 1.0;
     // Reflect's mapped coordinate lies in (−1, n), so taps −1 and n reflect to 0 and n − 1.
     // Elsewhere the only out-of-range tap is at x = n − 1 exactly, with weight 0. Both come
     // down to a clamp.

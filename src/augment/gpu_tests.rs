@@ -521,7 +521,8 @@ fn golden_batches_match_keras() {
         for ((case, ours), p) in members.iter().zip(&ours).zip(&params) {
             let name = case["name"].as_str().expect("name");
             let keras = read_f32(case["file"].as_str().expect("file"), height, width);
-            let (worst, over, _) = compare(std::slice::from_ref(ours), std::slice::from_ref(&keras));
+            let (worst, over, _) =
+                compare(std::slice::from_ref(ours), std::slice::from_ref(&keras));
             eprintln!(
                 "gpu vs keras {name:28} max |gpu - keras| = {worst:.2e} ({over} px > {SMOOTH:.0e})"
             );

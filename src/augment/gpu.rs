@@ -4,7 +4,8 @@
 //! The parameters are drawn on the CPU with [`sample`](super::sample), as for the CPU path,
 //! so the two paths apply identical parameters and can be compared pixel by pixel. What moves
 //! to the device is the per-pixel work. Only small per-image tensors are uploaded: one affine
-//! matrix (`[B, 6]`) and one scalar per step.
+//! matrix (`[B, 6]`) and one scalar per step. The exception is noise, whose normal draws come
+//! from the CPU as a full `[B, 1, H, W]` tensor.
 //!
 //! The steps follow [`augment_image`](super::augment_image) in order and in formula:
 //! - the crop. It is an axis-aligned affine map, so it goes through the same sampler as the

@@ -5,7 +5,8 @@
 //! browser, on `flex` (the CPU) in the browser and natively, and is tested with `cargo test`.
 //! The browser shell (`web`: the worker that owns the compute; `ui`: the yew page) only exists on
 //! `wasm32`. `augment` (the CPU reference of augmentation, checked against Keras), `metrics` and
-//! `rng` are plain Rust over slices, with no device at all.
+//! `rng` are plain Rust over slices, with no device at all; only `augment::gpu`, the batch
+//! augmentation on a device, needs burn.
 //!
 //! Everything but `data`, `augment`, `metrics` and `rng` needs the default feature `engine`
 //! (burn); the rest builds without it, for the fuzz targets.

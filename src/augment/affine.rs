@@ -9,8 +9,8 @@
 //! reproduces scipy's `order=1` sampling and its border modes (see [`FillMode`]), in the same
 //! `f64` arithmetic, and the result is stored as `f32` as scipy does for a `float32` input.
 //!
-//! This is the reference the GPU path (burn-vision `affine_grid_2d` + `grid_sample_2d`) is
-//! checked against, and it is itself checked against real Keras output (`golden_tests`).
+//! This is the reference the tensor path (`gpu`, the same sampler written with burn tensor ops)
+//! is checked against, and it is itself checked against real Keras output (`golden_tests`).
 
 use super::params::TransformParams;
 use super::plane::Plane;
@@ -175,7 +175,7 @@ fn map_wrap(x: f64, len: usize) -> f64 {
     }
 }
 
-fn mul(a: &Matrix3, b: &Matrix3) -> Matrix3 {
+pub(crate) fn mul(a: &Matrix3, b: &Matrix3) -> Matrix3 {
     let mut out = [[0.0; 3]; 3];
     for (i, row) in out.iter_mut().enumerate() {
         for (j, cell) in row.iter_mut().enumerate() {

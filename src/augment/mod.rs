@@ -8,11 +8,17 @@
 //! `standardize` does. Everything here is plain Rust over slices, with no burn, yew or DOM, so
 //! it builds for wasm32 and natively and serves as the reference the GPU path is tested
 //! against. The affine path is checked against real Keras output in `golden_tests`.
+//!
+//! [`gpu`] (feature `engine`) is the same augmentation for a whole batch with burn tensor ops on
+//! any device: WebGPU in the browser, `flex` on the CPU. It uses the same `sample`d parameters
+//! and is tested against this CPU reference and the Keras goldens.
 
 pub mod affine;
 pub mod blur;
 pub mod clahe;
 pub mod flip_crop;
+#[cfg(feature = "engine")]
+pub mod gpu;
 pub mod intensity;
 pub mod keras_call;
 pub mod noise;

@@ -1,0 +1,121 @@
+//! Images per second of the two augmentation paths on this machine, natively: the CPU
+//! reference (`prepare_image`, one image at a time, `f64`) and the tensor path
+//! (`prepare_batch`) on burn's `flex` backend. Batches of 8 grey 320² images, `complex`
+//! preset. This is a benchmark, not a test. On a shared, busy machine the figures are
+//! indicative only.
+//!
+//! `cargo run --release --example augment_bench [-- batches]`
+//!
+//! The images are the NIH samples in `$CXR_SAMPLES` (default `/work/shared/data/samples`),
+//! resized to 320² once before timing (decoding is not augmentation). Synthetic images are used
+//! where none can be read. The tensor figure includes uploading the batch and reading it back,
+//! as training on a device does not do, so it is a lower bound for the device-resident case.
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Tensor, TensorData};
+use cxr_lab::augment::gpu::prepare_batch;
+use cxr_lab::augment::{AugmentSpec, Plane, TransformParams, prepare_image, sample};
+use cxr_lab::backend::cpu_device;
+use cxr_lab::rng::SplitMix64;
+
+const SIDE: usize = 320;
+const BATCH: usize = 8;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let batches: usize = match std::env::args().nth(1) {
+        Some(n) => n.parse()?,
+        None => 8,
+    };
+    let images = load_images();
+    let spec = AugmentSpec::complex();
+    let mut rng = SplitMix64::new(1);
+    let params: Vec<Vec<TransformParams>> = (0..=batches)
+        .map(|_| {
+            (0..BATCH)
+                .map(|_| sample(&spec, SIDE, SIDE, &mut rng))
+                .collect()
+        })
+        .collect();
+
+    // The CPU path; the first batch warms caches and is not counted.
+    let mut cpu = Duration::ZERO;
+    for (i, batch) in params.iter().enumerate() {
+        let start = Instant::now();
+        for (img, p) in images.iter().zip(batch) {
+            std::hint::black_box(prepare_image(&spec, p, None, img)?);
+        }
+        if i > 0 {
+            cpu += start.elapsed();
+        }
+    }
+
+    let device = cpu_device();
+    let pixels: Vec<f32> = images.iter().flat_map(|p| p.pixels.clone()).collect();
+    let mut tensor = Duration::ZERO;
+    for (i, batch) in params.iter().enumerate() {
+        let start = Instant::now();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(pixels.clone(), [BATCH, 1, SIDE, SIDE]),
+            &device,
+        );
+        let out = prepare_batch(&spec, batch, None, x)?;
+        // Reading back forces the lazy backend to finish the work.
+        std::hint::black_box(out.into_data());
+        if i > 0 {
+            tensor += start.elapsed();
+        }
+    }
+
+    let rate = |d: Duration| (batches * BATCH) as f64 / d.as_secs_f64();
+    println!(
+        "complex preset, {batches} batches of {BATCH} grey {SIDE}x{SIDE} images (after 1 warm-up)"
+    );
+    println!("| path | images/s | ms per batch |");
+    println!("|---|---|---|");
+    for (name, d) in [
+        ("CPU reference (prepare_image, f64)", cpu),
+        ("tensor path on flex (prepare_batch, f32)", tensor),
+    ] {
+        println!(
+            "| {name} | {:.1} | {:.1} |",
+            rate(d),
+            d.as_secs_f64() * 1e3 / batches as f64
+        );
+    }
+    Ok(())
+}
+
+/// Eight 320² grey images: the samples resized, repeated to fill the batch, or synthetic.
+fn load_images() -> Vec<Plane> {
+    let folder =
+        std::env::var("CXR_SAMPLES").unwrap_or_else(|_| "/work/shared/data/samples".into());
+    let mut loaded: Vec<Plane> = std::fs::read_dir(&folder)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| image::open(entry.path()).ok())
+        .map(|img| {
+            let grey = image::imageops::resize(
+                &img.to_luma8(),
+                SIDE as u32,
+                SIDE as u32,
+                image::imageops::FilterType::Triangle,
+            );
+            Plane::from_u8(SIDE, SIDE, grey.as_raw()).expect("resized to SIDE²")
+        })
+        .collect();
+    if loaded.is_empty() {
+        eprintln!("no images in {folder}: using synthetic ones");
+        loaded.push(Plane {
+            height: SIDE,
+            width: SIDE,
+            pixels: (0..SIDE * SIDE)
+                .map(|i| ((i % SIDE + i / SIDE) % 256) as f32)
+                .collect(),
+        });
+    }
+    (0..BATCH)
+        .map(|i| loaded[i % loaded.len()].clone())
+        .collect()
+}

@@ -153,14 +153,23 @@ mod tests {
             channels: 1,
             normalization: Normalization::Samplewise,
         };
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/images/0_normal");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/images/0_normal"
+        );
         let png = std::fs::read(format!("{dir}/00000002_000.png")).unwrap();
         let files = vec![
             ("a.png".to_owned(), png.clone()),
             ("broken.png".to_owned(), png[..100].to_vec()),
         ];
-        let results =
-            pollster::block_on(classify(&model, &outputs, &input, &files, CamChoice::Top, &device));
+        let results = pollster::block_on(classify(
+            &model,
+            &outputs,
+            &input,
+            &files,
+            CamChoice::Top,
+            &device,
+        ));
         assert_eq!(results.len(), 2);
         let good = &results[0];
         assert_eq!(good.error, None);
@@ -177,6 +186,9 @@ mod tests {
         assert_eq!((overlay.width(), overlay.height()), (32, 32));
         let bad = &results[1];
         assert!(bad.probabilities.is_empty());
-        assert!(bad.error.as_ref().unwrap().contains("broken.png"), "{bad:?}");
+        assert!(
+            bad.error.as_ref().unwrap().contains("broken.png"),
+            "{bad:?}"
+        );
     }
 }

@@ -181,7 +181,10 @@ pub fn app() -> Html {
         let worker = Rc::clone(&worker);
         let dispatcher = state.dispatcher();
         Callback::from(
-            move |(files, cam): (Rc<Vec<(String, Vec<u8>)>>, crate::train::classify::CamChoice)| {
+            move |(files, cam): (
+                Rc<Vec<(String, Vec<u8>)>>,
+                crate::train::classify::CamChoice,
+            )| {
                 dispatcher.dispatch(Action::ClassifyRequested);
                 worker.send(Request::Classify {
                     files: files.to_vec(),

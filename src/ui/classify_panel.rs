@@ -50,7 +50,9 @@ pub fn classify_panel(props: &ClassifyPanelProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 match JsFuture::from(file.array_buffer()).await {
                     Ok(buffer) => on_load.emit(Uint8Array::new(&buffer).to_vec()),
-                    Err(_) => on_error.emit(format!("{}: the browser could not read it", file.name())),
+                    Err(_) => {
+                        on_error.emit(format!("{}: the browser could not read it", file.name()))
+                    }
                 }
             });
         })
@@ -230,7 +232,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if i <= chunk.len() {

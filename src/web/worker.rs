@@ -16,8 +16,8 @@ use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
-use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
 use crate::data::Output;
+use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
 use crate::model::densenet::DenseNet;
 use crate::model::file::load_model;
 use crate::protocol::{LoadProgress, ModelInfo, Request, Response, TrainRequest, TrainingEnd};

@@ -38,7 +38,9 @@ pub struct TrainRequest {
     pub model: ModelChoice,
     /// What it predicts.
     pub outputs: OutputsChoice,
-    /// The augmentation of training images.
+    /// The augmentation of training images. Sent as JSON text: the spec reads Keras' "a number
+    /// or a pair" forms with untagged enums, which the worker channel's bincode cannot decode.
+    #[serde(with = "json_text")]
     pub augmentation: AugmentSpec,
     /// Initial weights: a torchvision DenseNet `.safetensors` (ImageNet) file's bytes.
     pub weights: Option<Vec<u8>>,
@@ -232,4 +234,81 @@ pub struct ModelInfo {
     pub outputs: Vec<Output>,
     /// Its input side.
     pub side: u32,
+}
+
+/// (De)serialises a value as a JSON string, for types bincode cannot carry (untagged enums).
+mod json_text {
+    use serde::de::{DeserializeOwned, Error as _};
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::to_string(value)
+            .map_err(S::Error::custom)?
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Finding;
+    use crate::metrics::evaluate;
+
+    /// gloo-worker's codec: bincode 1, which cannot decode what needs `deserialize_any`.
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: &T,
+    ) {
+        let bytes = bincode::serialize(value).expect("encodes");
+        let back: T = bincode::deserialize(&bytes).expect("decodes");
+        assert_eq!(&back, value);
+    }
+
+    #[test]
+    fn every_message_with_nested_types_crosses_the_worker_channel() {
+        for augmentation in [AugmentSpec::none(), AugmentSpec::basic(), AugmentSpec::complex()] {
+            round_trip(&Request::StartTraining(Box::new(TrainRequest {
+                config: TrainConfig::default(),
+                model: ModelChoice::Small,
+                outputs: OutputsChoice::Findings,
+                augmentation,
+                weights: Some(vec![1, 2, 3]),
+            })));
+        }
+        round_trip(&Request::Classify {
+            files: vec![("a.png".to_owned(), vec![0, 1])],
+            cam: CamChoice::Output(2),
+        });
+        let outputs = Output::findings(&[Finding::Edema, Finding::Hernia]);
+        let evaluation = evaluate(
+            &outputs,
+            &[0.1, 0.9, 0.8, 0.2],
+            &[0.0, 1.0, 1.0, 1.0],
+            None,
+            Some(&crate::metrics::BootstrapConfig::default()),
+        );
+        round_trip(&Response::Evaluation(Box::new(EvaluationReport {
+            split: "test".to_owned(),
+            evaluation,
+        })));
+        round_trip(&Response::ModelLoaded(ModelInfo {
+            source: "x".to_owned(),
+            outputs: vec![Output::Abnormal],
+            side: 64,
+        }));
+        round_trip(&Response::Classified(vec![Classification {
+            name: "a.png".to_owned(),
+            probabilities: vec![0.5],
+            cam_output: Some(0),
+            overlay_png: Some(vec![1]),
+            error: None,
+        }]));
+    }
 }

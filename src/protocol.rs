@@ -144,6 +144,16 @@ pub enum Request {
     SaveModel,
     /// A CXR Lab model file to classify with; answered with [`Response::ModelLoaded`].
     LoadModel(Vec<u8>),
+    /// The augmentation preview of one loaded image; answered with [`Response::Preview`].
+    Preview {
+        /// The spec (as JSON text: see [`TrainRequest::augmentation`]).
+        #[serde(with = "json_text")]
+        spec: AugmentSpec,
+        /// Which training image (an index into the training side; wraps around).
+        image: usize,
+        /// Seed of the draws.
+        seed: u64,
+    },
     /// Classify images `(name, bytes)` with the current model (the last trained or loaded);
     /// answered with [`Response::Classified`].
     Classify {
@@ -219,6 +229,13 @@ pub enum Response {
     },
     /// A model is ready to classify with.
     ModelLoaded(ModelInfo),
+    /// The preview grid: the original image, then augmented versions, as grey PNGs.
+    Preview {
+        /// The image's name.
+        name: String,
+        /// PNG files; the first is the original.
+        images: Vec<Vec<u8>>,
+    },
     /// Classification results, in the order of the files.
     Classified(Vec<Classification>),
     /// A request failed; the text is for the user.
@@ -273,7 +290,11 @@ mod tests {
 
     #[test]
     fn every_message_with_nested_types_crosses_the_worker_channel() {
-        for augmentation in [AugmentSpec::none(), AugmentSpec::basic(), AugmentSpec::complex()] {
+        for augmentation in [
+            AugmentSpec::none(),
+            AugmentSpec::basic(),
+            AugmentSpec::complex(),
+        ] {
             round_trip(&Request::StartTraining(Box::new(TrainRequest {
                 config: TrainConfig::default(),
                 model: ModelChoice::Small,

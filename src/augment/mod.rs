@@ -26,6 +26,7 @@ pub mod normalize;
 pub mod params;
 pub mod pipeline;
 pub mod plane;
+pub mod preview;
 mod python_call;
 pub mod spec;
 pub mod validate;

@@ -8,6 +8,7 @@ use yew::{Callback, Html, function_component, html, use_memo, use_reducer};
 
 use crate::data::DataView;
 use crate::protocol::{Request, Response, TrainRequest};
+use crate::ui::augment_panel::AugmentPanel;
 use crate::ui::backend_badge::BackendBadge;
 use crate::ui::classify_panel::ClassifyPanel;
 use crate::ui::data_panel::{DataPanel, DataSettings, Pick};
@@ -27,7 +28,11 @@ const WORKER_LOADER: &str = "./worker_loader.js";
 /// The whole page.
 #[function_component(App)]
 pub fn app() -> Html {
-    let state = use_reducer(State::default);
+    // The article's "basic" level until the user picks another.
+    let state = use_reducer(|| State {
+        augment_spec: crate::augment::AugmentSpec::basic(),
+        ..State::default()
+    });
     let control = use_memo((), |()| LoadControl::default());
     let worker = {
         let dispatcher = state.dispatcher();
@@ -193,6 +198,36 @@ pub fn app() -> Html {
             },
         )
     };
+    let on_augment = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        let seed = state.preview_seed;
+        let has_data = state.summary.is_some();
+        Callback::from(move |spec: crate::augment::AugmentSpec| {
+            dispatcher.dispatch(Action::AugmentSpec(spec.clone()));
+            if has_data {
+                worker.send(Request::Preview {
+                    spec,
+                    image: seed as usize,
+                    seed,
+                });
+            }
+        })
+    };
+    let on_shuffle = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        let spec = state.augment_spec.clone();
+        let seed = state.preview_seed + 1;
+        Callback::from(move |()| {
+            dispatcher.dispatch(Action::PreviewShuffled);
+            worker.send(Request::Preview {
+                spec: spec.clone(),
+                image: seed as usize,
+                seed,
+            });
+        })
+    };
     let data_ready = !state.loading
         && state
             .summary
@@ -210,7 +245,10 @@ pub fn app() -> Html {
                 progress={state.progress.clone()} summary={state.summary.clone()}
                 read_failures={state.read_failures.clone()} settings={state.data_settings}
                 {on_pick} {on_cancel} {on_settings} {on_resplit} />
+            <AugmentPanel spec={state.augment_spec.clone()} preview={state.preview.clone()}
+                ready={data_ready} on_change={on_augment} {on_shuffle} />
             <TrainPanel ready={data_ready && state.backend.is_some()} {stored_side}
+                augmentation={state.augment_spec.clone()}
                 training={state.training.clone()} evaluating={state.evaluating}
                 on_start={on_train} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
             if let Some(report) = &state.evaluation {

@@ -11,6 +11,7 @@ use yew::{Callback, Html, Properties, TargetCast as _, function_component, html,
 
 use crate::protocol::ModelInfo;
 use crate::train::classify::{CamChoice, Classification};
+use crate::ui::data_url::png_data_url;
 use crate::web::download::download;
 use crate::web::files;
 
@@ -175,7 +176,7 @@ fn result_view(model: &ModelInfo, r: &Classification) -> Html {
         <div class="classified" data-name={r.name.clone()}>
             <figure>
                 if let Some(png) = &r.overlay_png {
-                    <img class="overlay" src={format!("data:image/png;base64,{}", base64(png))}
+                    <img class="overlay" src={png_data_url(png)}
                         alt={format!("Grad-CAM for {cam_label} on {}", r.name)} />
                 }
                 <figcaption>{ format!("{} — heatmap: {cam_label}", r.name) }</figcaption>
@@ -223,28 +224,6 @@ fn probabilities_csv(model: &ModelInfo, results: &[Classification]) -> String {
             }
         }
         out.push('\n');
-    }
-    out
-}
-
-/// Standard base64 (RFC 4648, with padding), for `data:` URLs.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> shift & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
     }
     out
 }

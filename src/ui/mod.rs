@@ -1,9 +1,11 @@
 //! The page: thin yew components that show the worker's state and send it requests.
 
 pub mod app;
+pub mod augment_panel;
 pub mod backend_badge;
 pub mod classify_panel;
 pub mod data_panel;
+pub mod data_url;
 pub mod evaluation_panel;
 pub mod frequency_chart;
 pub mod issues_list;

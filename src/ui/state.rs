@@ -4,6 +4,7 @@ use std::rc::Rc;
 
 use yew::Reducible;
 
+use crate::augment::AugmentSpec;
 use crate::backend::BackendInfo;
 use crate::data::{DatasetSummary, IssueLine};
 use crate::protocol::{
@@ -91,6 +92,12 @@ pub struct State {
     pub classified: Vec<Classification>,
     /// A classification is running.
     pub classifying: bool,
+    /// The augmentation spec training uses.
+    pub augment_spec: AugmentSpec,
+    /// The preview grid: image name and PNGs (original first).
+    pub preview: Option<(String, Vec<Vec<u8>>)>,
+    /// Which image and draws the preview shows (bumped by "Another image").
+    pub preview_seed: u64,
 }
 
 /// What can happen to the state.
@@ -111,6 +118,10 @@ pub enum Action {
     EvaluationRequested,
     /// The user asked to classify images.
     ClassifyRequested,
+    /// The augmentation spec changed.
+    AugmentSpec(AugmentSpec),
+    /// Another preview image.
+    PreviewShuffled,
     /// The worker answered.
     Worker(Response),
 }
@@ -149,6 +160,11 @@ impl Reducible for State {
             Action::EvaluationRequested => {
                 next.evaluating = true;
                 next.error = None;
+            }
+            Action::AugmentSpec(spec) => next.augment_spec = spec,
+            Action::PreviewShuffled => next.preview_seed += 1,
+            Action::Worker(Response::Preview { name, images }) => {
+                next.preview = Some((name, images));
             }
             Action::ClassifyRequested => {
                 next.classifying = true;

@@ -26,7 +26,6 @@ struct Form {
     batch: usize,
     epochs: usize,
     learning_rate: f64,
-    augmentation: &'static str,
     freeze: bool,
 }
 
@@ -39,7 +38,6 @@ impl Default for Form {
             batch: 16,
             epochs: 5,
             learning_rate: 1e-3,
-            augmentation: "basic",
             freeze: false,
         }
     }
@@ -52,6 +50,8 @@ pub struct TrainPanelProps {
     pub ready: bool,
     /// The working resolution of the loaded images (the input side cannot exceed it).
     pub stored_side: u32,
+    /// The augmentation (from the Augmentation panel).
+    pub augmentation: AugmentSpec,
     /// The run, if one was asked for.
     pub training: Option<TrainingView>,
     /// An evaluation is running.
@@ -134,13 +134,21 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
         let on_start = props.on_start.clone();
         let weights = weights.clone();
         let f = f.clone();
+        let augmentation = props.augmentation.clone();
         Callback::from(move |_| {
-            let augmentation = AugmentSpec::preset(f.augmentation).unwrap_or_default();
+            let augmentation = augmentation.clone();
+            // Normalisation follows the spec's samplewise flags (the article's "none" trains on
+            // [0, 1] pixels, "basic" on samplewise-normalised ones).
+            let normalization = crate::train::augmenter::SpecAugmenter {
+                spec: augmentation.clone(),
+            }
+            .normalization()
+            .unwrap_or(Normalization::Samplewise);
             let config = TrainConfig {
                 input: InputSpec {
                     side: f.side,
                     channels: 1,
-                    normalization: Normalization::Samplewise,
+                    normalization,
                 },
                 batch_size: f.batch,
                 epochs: f.epochs,
@@ -192,13 +200,6 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
                             <option value={s.to_string()} selected={*s == f.side}>{ format!("{s}×{s}") }</option>
                         }) }
                     </select>
-                </label>
-                <label>{ "Augmentation " }
-                    { select("train-augmentation", vec![
-                        ("none", "none", f.augmentation == "none"),
-                        ("basic", "basic", f.augmentation == "basic"),
-                        ("complex", "complex", f.augmentation == "complex"),
-                    ], |f, v| f.augmentation = match v { "none" => "none", "complex" => "complex", _ => "basic" }) }
                 </label>
                 <label>{ "Batch " }{ number("train-batch", f.batch.to_string(), "1", |f, v| f.batch = v as usize) }</label>
                 <label>{ "Epochs " }{ number("train-epochs", f.epochs.to_string(), "1", |f, v| f.epochs = v as usize) }</label>

@@ -28,6 +28,9 @@ use crate::train::smoke_step::SmokeTrainer;
 use crate::train::trainer::Event;
 use crate::web::gpu::select_device;
 
+/// Augmented versions in the preview grid.
+const PREVIEW_COUNT: usize = 12;
+
 /// Seed of the tiny CNN behind the page's training-step button.
 const SMOKE_SEED: u64 = 42;
 
@@ -164,6 +167,34 @@ async fn serve(
                     Response::ModelLoaded(info)
                 }
                 Err(e) => Response::Failed(format!("the model file could not be loaded: {e}")),
+            }),
+            Request::Preview { spec, image, seed } => Some(match &data.dataset {
+                Some(dataset) => {
+                    // Training images first (what augmentation is for), else any image.
+                    let labelled: Vec<usize> = dataset.labelled().map(|(i, _)| i).collect();
+                    let pool = if labelled.is_empty() {
+                        (0..dataset.store.len()).collect()
+                    } else {
+                        labelled
+                    };
+                    match pool
+                        .get(image % pool.len().max(1))
+                        .and_then(|i| Some((dataset.store.name(*i)?, dataset.store.get(*i)?)))
+                    {
+                        Some((name, pixels)) => Response::Preview {
+                            name: name.to_owned(),
+                            images: crate::augment::preview::preview_pngs(
+                                &spec,
+                                pixels,
+                                dataset.store.side() as usize,
+                                PREVIEW_COUNT,
+                                seed,
+                            ),
+                        },
+                        None => Response::Failed("no image to preview".to_owned()),
+                    }
+                }
+                None => Response::Failed("load a data set to preview augmentation".to_owned()),
             }),
             Request::Classify { files, cam } => Some(match &current {
                 Some((model, outputs, input)) => Response::Classified(

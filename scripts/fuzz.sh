@@ -30,7 +30,7 @@ find tests/fixtures/images -type f | head -n 40 | while read -r f; do cp "$f" "$
   > "$seeds/ingest/nih"
 cp fuzz/seeds/images/*.dcm "$seeds/images/"
 
-for target in labels images ingest; do
+for target in ${TARGETS:-labels images ingest}; do
   corpus="$CACHE/fuzz-corpus/$target"
   mkdir -p "$corpus"
   start=$(date +%s)

@@ -14,9 +14,11 @@
 /// Undefined length (sequences, items, encapsulated pixel data).
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 
-/// Explicit VRs whose length field is 4 bytes (after 2 reserved bytes).
-const LONG_VRS: [&[u8; 2]; 13] = [
-    b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV",
+/// Explicit VRs whose length field is 2 bytes. Every other VR, unknown ones included, has 2
+/// reserved bytes and a 4-byte length: dicom-rs reads an unknown VR as `UN`, which is long.
+const SHORT_VRS: [&[u8; 2]; 21] = [
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+    b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
 ];
 
 /// How the data set after the meta group is encoded.
@@ -88,7 +90,7 @@ pub fn check_lengths(body: &[u8]) -> Result<(), String> {
         let explicit = in_meta || encoding != Encoding::ImplicitLittle;
         let (vr, len, header) = if explicit {
             let vr = [body[pos + 4], body[pos + 5]];
-            if LONG_VRS.contains(&&vr) {
+            if !SHORT_VRS.contains(&&vr) {
                 if body.len() - pos < 12 {
                     return Err(format!("element {tag} is cut short"));
                 }
@@ -206,6 +208,7 @@ mod tests {
         for bytes in [
             &include_bytes!("../../tests/fixtures/fuzz/dicom-huge-element-length")[..],
             &include_bytes!("../../tests/fixtures/fuzz/dicom-zeroed-3gb")[..],
+            &include_bytes!("../../tests/fixtures/fuzz/dicom-unknown-vr")[..],
         ] {
             let result = check_lengths(&bytes[128..]);
             assert!(result.is_err(), "{result:?}");

@@ -132,6 +132,17 @@ pub enum Request {
     /// [`Response::TrainingStarted`], then a [`Response::TrainingStep`] per step, a
     /// [`Response::TrainingEpoch`] per epoch, and one [`Response::TrainingEnded`].
     StartTraining(Box<TrainRequest>),
+    /// The article's experiment: train each augmentation level in turn from the same initial
+    /// weights, split, seed and budget, and evaluate each on the test split. Answered like
+    /// [`Request::StartTraining`] for each level (after a [`Response::ComparisonLevel`]), then
+    /// with [`Response::Comparison`].
+    Compare {
+        /// Everything but the augmentation.
+        base: Box<TrainRequest>,
+        /// `(name, spec)` per level.
+        #[serde(with = "json_text")]
+        levels: Vec<(String, AugmentSpec)>,
+    },
     /// Hold the run between two steps (noted on arrival, outside the queue).
     PauseTraining,
     /// Go on after a pause.
@@ -227,6 +238,18 @@ pub enum Response {
         /// The file.
         bytes: Vec<u8>,
     },
+    /// A comparison moved on to level `index` (of `of`), named `name`.
+    ComparisonLevel {
+        /// From 0.
+        index: usize,
+        /// Levels in all.
+        of: usize,
+        /// The level's name.
+        name: String,
+    },
+    /// The comparison's results: each level's evaluation on the test split, in level order
+    /// (levels that did not finish are missing).
+    Comparison(Vec<(String, Evaluation)>),
     /// A model is ready to classify with.
     ModelLoaded(ModelInfo),
     /// The preview grid: the original image, then augmented versions, as grey PNGs.

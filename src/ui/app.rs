@@ -11,6 +11,7 @@ use crate::protocol::{Request, Response, TrainRequest};
 use crate::ui::augment_panel::AugmentPanel;
 use crate::ui::backend_badge::BackendBadge;
 use crate::ui::classify_panel::ClassifyPanel;
+use crate::ui::comparison_panel::ComparisonPanel;
 use crate::ui::data_panel::{DataPanel, DataSettings, Pick};
 use crate::ui::evaluation_panel::EvaluationPanel;
 use crate::ui::smoke_panel::SmokePanel;
@@ -146,6 +147,28 @@ pub fn app() -> Html {
             worker.send(Request::StartTraining(Box::new(request)));
         })
     };
+    let on_compare = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        let custom = state.augment_spec.clone();
+        Callback::from(move |base: TrainRequest| {
+            use crate::augment::AugmentSpec;
+            let mut levels: Vec<(String, AugmentSpec)> = ["none", "basic", "complex"]
+                .into_iter()
+                .filter_map(|p| Some((p.to_owned(), AugmentSpec::preset(p)?)))
+                .collect();
+            if !levels.iter().any(|(_, spec)| *spec == custom) {
+                levels.push(("custom".to_owned(), custom.clone()));
+            }
+            dispatcher.dispatch(Action::ComparisonRequested(
+                levels.iter().map(|(n, _)| n.clone()).collect(),
+            ));
+            worker.send(Request::Compare {
+                base: Box::new(base),
+                levels,
+            });
+        })
+    };
     let on_pause = {
         let worker = Rc::clone(&worker);
         Callback::from(move |pause: bool| {
@@ -250,7 +273,11 @@ pub fn app() -> Html {
             <TrainPanel ready={data_ready && state.backend.is_some()} {stored_side}
                 augmentation={state.augment_spec.clone()}
                 training={state.training.clone()} evaluating={state.evaluating}
-                on_start={on_train} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
+                on_start={on_train} {on_compare} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
+            if let Some(c) = &state.comparison {
+                <ComparisonPanel levels={c.levels.clone()} current={c.current}
+                    results={c.results.clone()} on_error={on_error.clone()} />
+            }
             if let Some(report) = &state.evaluation {
                 <EvaluationPanel report={report.clone()} on_error={on_error.clone()} />
             }

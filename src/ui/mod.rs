@@ -4,6 +4,7 @@ pub mod app;
 pub mod augment_panel;
 pub mod backend_badge;
 pub mod classify_panel;
+pub mod comparison_panel;
 pub mod data_panel;
 pub mod data_url;
 pub mod evaluation_panel;

@@ -98,6 +98,19 @@ pub struct State {
     pub preview: Option<(String, Vec<Vec<u8>>)>,
     /// Which image and draws the preview shows (bumped by "Another image").
     pub preview_seed: u64,
+    /// The augmentation comparison, once asked for.
+    pub comparison: Option<ComparisonView>,
+}
+
+/// An augmentation comparison as the page shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ComparisonView {
+    /// Level names.
+    pub levels: Vec<String>,
+    /// The level training now.
+    pub current: Option<usize>,
+    /// Finished levels.
+    pub results: Vec<(String, crate::metrics::Evaluation)>,
 }
 
 /// What can happen to the state.
@@ -122,6 +135,8 @@ pub enum Action {
     AugmentSpec(AugmentSpec),
     /// Another preview image.
     PreviewShuffled,
+    /// The user started a comparison of these levels.
+    ComparisonRequested(Vec<String>),
     /// The worker answered.
     Worker(Response),
 }
@@ -163,6 +178,33 @@ impl Reducible for State {
             }
             Action::AugmentSpec(spec) => next.augment_spec = spec,
             Action::PreviewShuffled => next.preview_seed += 1,
+            Action::ComparisonRequested(levels) => {
+                next.comparison = Some(ComparisonView {
+                    levels,
+                    current: None,
+                    results: Vec::new(),
+                });
+                next.training = Some(TrainingView {
+                    requested: true,
+                    ..TrainingView::default()
+                });
+                next.evaluation = None;
+                next.error = None;
+            }
+            Action::Worker(Response::ComparisonLevel { index, .. }) => {
+                if let Some(c) = next.comparison.as_mut() {
+                    c.current = Some(index);
+                }
+                next.training = Some(TrainingView {
+                    requested: true,
+                    ..TrainingView::default()
+                });
+            }
+            Action::Worker(Response::Comparison(results)) => {
+                let c = next.comparison.get_or_insert_with(ComparisonView::default);
+                c.current = None;
+                c.results = results;
+            }
             Action::Worker(Response::Preview { name, images }) => {
                 next.preview = Some((name, images));
             }

@@ -58,6 +58,8 @@ pub struct TrainPanelProps {
     pub evaluating: bool,
     /// Start a run.
     pub on_start: Callback<TrainRequest>,
+    /// Compare the augmentation levels with these settings.
+    pub on_compare: Callback<TrainRequest>,
     /// Pause (`true`) or resume (`false`).
     pub on_pause: Callback<bool>,
     /// Cancel the run.
@@ -130,12 +132,11 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
             });
         })
     };
-    let on_start = {
-        let on_start = props.on_start.clone();
+    let make_request = {
         let weights = weights.clone();
         let f = f.clone();
         let augmentation = props.augmentation.clone();
-        Callback::from(move |_| {
+        move || {
             let augmentation = augmentation.clone();
             // Normalisation follows the spec's samplewise flags (the article's "none" trains on
             // [0, 1] pixels, "basic" on samplewise-normalised ones).
@@ -156,7 +157,7 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
                 freeze_backbone: f.freeze && weights.is_some(),
                 ..TrainConfig::default()
             };
-            on_start.emit(TrainRequest {
+            TrainRequest {
                 config,
                 model: if weights.is_some() {
                     ModelChoice::DenseNet121
@@ -166,8 +167,17 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
                 outputs: f.outputs,
                 augmentation,
                 weights: weights.as_ref().map(|(_, bytes)| bytes.to_vec()),
-            });
-        })
+            }
+        }
+    };
+    let on_start = {
+        let on_start = props.on_start.clone();
+        let make_request = make_request.clone();
+        Callback::from(move |_| on_start.emit(make_request()))
+    };
+    let on_compare = {
+        let on_compare = props.on_compare.clone();
+        Callback::from(move |_| on_compare.emit(make_request()))
     };
 
     html! {
@@ -221,6 +231,10 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
             </div>
             <div class="actions">
                 <button id="train-start" onclick={on_start} disabled={!props.ready || running}>{ "Start training" }</button>
+                <button id="compare-start" class="secondary" onclick={on_compare} disabled={!props.ready || running}
+                    title="none, basic and complex (and the panel's spec if custom), one after another, from the same weights, split, seed and epochs">
+                    { "Compare augmentation levels" }
+                </button>
                 if running {
                     if props.training.as_ref().is_some_and(|t| t.paused) {
                         <button id="train-resume" class="secondary" onclick={props.on_pause.reform(|_| false)}>{ "Resume" }</button>

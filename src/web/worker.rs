@@ -156,6 +156,51 @@ async fn serve(
                 }
                 None
             }
+            Request::Compare { base, levels } => {
+                training.paused.set(false);
+                training.cancelled.set(false);
+                let respond = |r: Response| scope.respond(id, r);
+                let mut results = Vec::new();
+                let of = levels.len();
+                for (index, (name, spec)) in levels.into_iter().enumerate() {
+                    if training.cancelled.get() {
+                        break;
+                    }
+                    respond(Response::ComparisonLevel {
+                        index,
+                        of,
+                        name: name.clone(),
+                    });
+                    let mut request = (*base).clone();
+                    // The epochs are the budget: every level gets all of them.
+                    request.config.early_stopping = None;
+                    if let Some(normalization) =
+                        (crate::train::augmenter::SpecAugmenter { spec: spec.clone() })
+                            .normalization()
+                    {
+                        request.config.input.normalization = normalization;
+                    }
+                    request.augmentation = spec;
+                    let Some(done) = train(&data, request, &device, &training, respond).await
+                    else {
+                        break;
+                    };
+                    if training.cancelled.get() {
+                        break;
+                    }
+                    if let Some(dataset) = &data.dataset {
+                        match done.evaluate(dataset).await {
+                            Ok(report) => results.push((name, report.evaluation)),
+                            Err(e) => {
+                                respond(Response::Failed(e));
+                                break;
+                            }
+                        }
+                    }
+                    session = Some(done);
+                }
+                Some(Response::Comparison(results))
+            }
             Request::LoadModel(bytes) => Some(match load_model(&bytes, &device) {
                 Ok((model, meta)) => {
                     let info = ModelInfo {

@@ -97,3 +97,32 @@ test('Cancel stops a training run and keeps the page usable', async () => {
     await close();
   }
 });
+
+test('Compare augmentation levels trains none, basic and complex and shows the table', async () => {
+  const { page, errors, close } = await open(server.origin, { webgpu: false });
+  try {
+    await loadDemo(page);
+    await settings(page, { epochs: 1 });
+    await page.click('#compare-start');
+    await page.waitForFunction(() => document.querySelector('#comparison-status')?.dataset.done === '3',
+      null, { timeout: TRAIN_TIMEOUT });
+    const heads = await page.locator('#comparison-table thead th').allTextContents();
+    assert.deepEqual(heads, ['output', 'none', 'basic', 'complex']);
+    assert.equal(await page.locator('#comparison-table tr.comparison-row').count(), 14);
+    const means = await page.locator('#comparison-table tr.comparison-mean td')
+      .evaluateAll((els) => els.map((e) => Number(e.dataset.mean)));
+    assert.equal(means.length, 3);
+    assert.ok(means.every((m) => m > 0 && m < 1), `${means}`);
+    // Each row with an AUC marks its best level.
+    const rowsWithBest = await page.locator('#comparison-table tr.comparison-row:has(td.best)').count();
+    assert.ok(rowsWithBest >= 10, `${rowsWithBest} rows with a best level`);
+    console.log(`comparison means (none, basic, complex): ${means.map((m) => m.toFixed(3)).join(', ')}`);
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#download-comparison-csv')]);
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\n');
+    assert.equal(lines[0], 'output,level,auc,ci_low,ci_high');
+    assert.equal(lines.length, 1 + 3 * 15);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});

@@ -6,7 +6,7 @@ use yew::{Callback, Html, Properties, function_component, html};
 
 use crate::metrics::Evaluation;
 use crate::metrics::evaluation::NOT_AVAILABLE;
-use crate::web::download::download;
+use crate::web::download::on_click_download;
 
 /// Props of [`ComparisonPanel`].
 #[derive(Properties, PartialEq)]
@@ -27,22 +27,13 @@ pub fn comparison_panel(props: &ComparisonPanelProps) -> Html {
     let results = &props.results;
     let csv = comparison_csv(results);
     let json = serde_json::to_string_pretty(results).unwrap_or_default();
-    let on_csv = {
-        let on_error = props.on_error.clone();
-        Callback::from(move |_| {
-            if let Err(why) = download("comparison.csv", "text/csv", csv.as_bytes()) {
-                on_error.emit(why);
-            }
-        })
-    };
-    let on_json = {
-        let on_error = props.on_error.clone();
-        Callback::from(move |_| {
-            if let Err(why) = download("comparison.json", "application/json", json.as_bytes()) {
-                on_error.emit(why);
-            }
-        })
-    };
+    let on_csv = on_click_download("comparison.csv", "text/csv", csv, props.on_error.clone());
+    let on_json = on_click_download(
+        "comparison.json",
+        "application/json",
+        json,
+        props.on_error.clone(),
+    );
     let status = match props.current {
         Some(i) => format!(
             "Training level {} of {}: {}",

@@ -7,7 +7,7 @@ use yew::{Callback, Html, Properties, function_component, html};
 use crate::metrics::evaluation::NOT_AVAILABLE;
 use crate::metrics::{Evaluation, FindingEvaluation};
 use crate::protocol::EvaluationReport;
-use crate::web::download::download;
+use crate::web::download::on_click_download;
 
 /// Props of [`EvaluationPanel`].
 #[derive(Properties, PartialEq)]
@@ -27,22 +27,8 @@ pub fn evaluation_panel(props: &EvaluationPanelProps) -> Html {
     let e = &props.report.evaluation;
     let csv = auc_csv(e);
     let svg = roc_svg(e);
-    let on_csv = {
-        let on_error = props.on_error.clone();
-        Callback::from(move |_| {
-            if let Err(why) = download("auc.csv", "text/csv", csv.as_bytes()) {
-                on_error.emit(why);
-            }
-        })
-    };
-    let on_svg = {
-        let on_error = props.on_error.clone();
-        Callback::from(move |_| {
-            if let Err(why) = download("roc.svg", "image/svg+xml", svg.as_bytes()) {
-                on_error.emit(why);
-            }
-        })
-    };
+    let on_csv = on_click_download("auc.csv", "text/csv", csv, props.on_error.clone());
+    let on_svg = on_click_download("roc.svg", "image/svg+xml", svg, props.on_error.clone());
     let summary = match e.mean_auc {
         Some(mean) => format!(
             "Mean AUC {mean:.3} over {} outputs; {} of {} above chance (AUC > 0.5). {} test images.",

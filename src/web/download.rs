@@ -55,3 +55,19 @@ pub fn download(name: &str, mime: &str, bytes: &[u8]) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// A click handler that downloads `contents` as `name`, telling `on_error` if the browser
+/// refuses. For the page's "Download (CSV / SVG / JSON)" buttons.
+#[must_use]
+pub fn on_click_download(
+    name: &'static str,
+    mime: &'static str,
+    contents: String,
+    on_error: yew::Callback<String>,
+) -> yew::Callback<yew::MouseEvent> {
+    yew::Callback::from(move |_| {
+        if let Err(why) = download(name, mime, contents.as_bytes()) {
+            on_error.emit(why);
+        }
+    })
+}

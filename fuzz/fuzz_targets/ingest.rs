@@ -3,7 +3,7 @@
 //! summarised. Whatever the files, the ingest never fails as a whole.
 #![no_main]
 
-use cxr_lab::data::{Ingest, UncertainPolicy};
+use cxr_lab::data::{Ingest, IssueLine, UncertainPolicy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
@@ -19,6 +19,7 @@ fuzz_target!(|bytes: &[u8]| {
     let dataset = ingest.finish().relabel(UncertainPolicy::Positive);
     assert_eq!(dataset.rows.len(), dataset.store.len());
     for issue in &dataset.issues {
-        assert!(!issue.to_string().contains('\n'), "one line per issue: {issue}");
+        let line = IssueLine::from(issue);
+        assert!(!line.text.contains('\n'), "one line per issue: {}", line.text);
     }
 });

@@ -31,9 +31,21 @@ pub struct IssueLine {
 }
 
 impl From<&DataIssue> for IssueLine {
+    /// One line whatever the file held: a quoted CSV field may span lines (found by fuzzing),
+    /// and a message quoting it would break the list; line breaks and other control characters
+    /// are shown as `⏎` and spaces.
     fn from(issue: &DataIssue) -> Self {
+        let text = issue
+            .to_string()
+            .chars()
+            .map(|c| match c {
+                '\n' => '⏎',
+                c if c.is_control() => ' ',
+                c => c,
+            })
+            .collect();
         IssueLine {
-            text: issue.to_string(),
+            text,
             path: issue.path().map(str::to_owned),
         }
     }
@@ -186,6 +198,22 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    #[test]
+    fn an_issue_quoting_a_multi_line_field_is_one_line() {
+        // A header whose quoted field spans two lines, and no NIH or CheXpert columns.
+        let csv = "\"Image\nIndex\",Labels\nx.png,Effusion\n";
+        let mut ingest = Ingest::new(8);
+        ingest.add_file("labels.csv", csv.as_bytes());
+        let dataset = ingest.finish();
+        let lines: Vec<IssueLine> = dataset.issues.iter().map(IssueLine::from).collect();
+        let missing = lines
+            .iter()
+            .find(|l| l.text.contains("missing column"))
+            .expect("the missing columns are reported");
+        assert!(missing.text.contains("'Image⏎Index'"), "{}", missing.text);
+        assert!(lines.iter().all(|l| !l.text.contains(['\n', '\r'])));
     }
 
     fn ingest(files: &[(String, Vec<u8>)]) -> Dataset {

@@ -134,8 +134,8 @@ pub enum Request {
     StartTraining(Box<TrainRequest>),
     /// The article's experiment: train each augmentation level in turn from the same initial
     /// weights, split, seed and budget, and evaluate each on the test split. Answered like
-    /// [`Request::StartTraining`] for each level (after a [`Response::ComparisonLevel`]), then
-    /// with [`Response::Comparison`].
+    /// [`Request::StartTraining`] for each level (after a [`Response::ComparisonLevel`], and
+    /// with a [`Response::ComparisonResult`] after it), then with [`Response::ComparisonEnded`].
     Compare {
         /// Everything but the augmentation.
         base: Box<TrainRequest>,
@@ -247,9 +247,10 @@ pub enum Response {
         /// The level's name.
         name: String,
     },
-    /// The comparison's results: each level's evaluation on the test split, in level order
-    /// (levels that did not finish are missing).
-    Comparison(Vec<(String, Evaluation)>),
+    /// A level of the comparison finished: its evaluation on the test split.
+    ComparisonResult(String, Box<Evaluation>),
+    /// The comparison is over (all levels done, cancelled, or failed).
+    ComparisonEnded,
     /// A model is ready to classify with.
     ModelLoaded(ModelInfo),
     /// The preview grid: the original image, then augmented versions, as grey PNGs.

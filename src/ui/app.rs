@@ -160,13 +160,27 @@ pub fn app() -> Html {
             if !levels.iter().any(|(_, spec)| *spec == custom) {
                 levels.push(("custom".to_owned(), custom.clone()));
             }
-            dispatcher.dispatch(Action::ComparisonRequested(
-                levels.iter().map(|(n, _)| n.clone()).collect(),
-            ));
-            worker.send(Request::Compare {
-                base: Box::new(base),
-                levels,
-            });
+            let base = Box::new(base);
+            dispatcher.dispatch(Action::ComparisonRequested(base.clone(), levels.clone()));
+            worker.send(Request::Compare { base, levels });
+        })
+    };
+    let on_compare_resume = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        let comparison = state.comparison.clone();
+        Callback::from(move |()| {
+            let Some(c) = &comparison else { return };
+            let Some(base) = c.base.clone() else { return };
+            let done: Vec<&String> = c.results.iter().map(|(n, _)| n).collect();
+            let levels: Vec<_> = c
+                .specs
+                .iter()
+                .filter(|(n, _)| !done.contains(&n))
+                .cloned()
+                .collect();
+            dispatcher.dispatch(Action::ComparisonResumed);
+            worker.send(Request::Compare { base, levels });
         })
     };
     let on_pause = {
@@ -275,8 +289,9 @@ pub fn app() -> Html {
                 training={state.training.clone()} evaluating={state.evaluating}
                 on_start={on_train} {on_compare} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
             if let Some(c) = &state.comparison {
-                <ComparisonPanel levels={c.levels.clone()} current={c.current}
-                    results={c.results.clone()} on_error={on_error.clone()} />
+                <ComparisonPanel levels={c.levels.clone()} current={c.current} running={c.running}
+                    results={c.results.clone()} on_error={on_error.clone()}
+                    on_resume={on_compare_resume} />
             }
             if let Some(report) = &state.evaluation {
                 <EvaluationPanel report={report.clone()} on_error={on_error.clone()} />

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Event, HtmlInputElement, HtmlSelectElement};
+use web_sys::{DragEvent, Event, HtmlInputElement, HtmlSelectElement};
 use yew::{Callback, Html, Properties, TargetCast as _, function_component, html, use_state};
 
 use crate::protocol::ModelInfo;
@@ -58,20 +58,18 @@ pub fn classify_panel(props: &ClassifyPanelProps) -> Html {
             });
         })
     };
-    let on_images = {
+    // Dropped files and folders go the same way as picked ones.
+    let classify_picked = {
         let images = images.clone();
         let cam = cam.clone();
         let on_classify = props.on_classify.clone();
         let on_error = props.on_error.clone();
-        Callback::from(move |e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            let picked = files::from_input(&input);
-            input.set_value("");
+        move |picked: Vec<files::PickedFile>| {
             let images = images.clone();
             let on_classify = on_classify.clone();
             let on_error = on_error.clone();
             let choice = *cam;
-            wasm_bindgen_futures::spawn_local(async move {
+            async move {
                 let mut read = Vec::new();
                 for file in picked {
                     match file.read().await {
@@ -82,9 +80,37 @@ pub fn classify_panel(props: &ClassifyPanelProps) -> Html {
                 let read = Rc::new(read);
                 images.set(Rc::clone(&read));
                 on_classify.emit((read, choice));
+            }
+        }
+    };
+    let on_images = {
+        let classify_picked = classify_picked.clone();
+        Callback::from(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            let picked = files::from_input(&input);
+            input.set_value("");
+            wasm_bindgen_futures::spawn_local(classify_picked(picked));
+        })
+    };
+    let ondrop = {
+        let ready = props.model.is_some() && !props.running;
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            if !ready {
+                return;
+            }
+            // The entries must be taken during the event (see `files::drop_entries`).
+            let Some(data) = e.data_transfer() else {
+                return;
+            };
+            let entries = files::drop_entries(&data);
+            let classify_picked = classify_picked.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                classify_picked(files::walk(entries).await).await;
             });
         })
     };
+    let ondragover = Callback::from(|e: DragEvent| e.prevent_default());
     let on_cam = {
         let cam = cam.clone();
         let images = images.clone();
@@ -115,7 +141,7 @@ pub fn classify_panel(props: &ClassifyPanelProps) -> Html {
     };
 
     html! {
-        <section id="classify" class="panel">
+        <section id="classify" class="panel" {ondrop} {ondragover}>
             <h2>{ "Classify" }</h2>
             <div class="settings">
                 <label class="button">{ "Load a model file" }
@@ -126,7 +152,7 @@ pub fn classify_panel(props: &ClassifyPanelProps) -> Html {
                         { format!("Model: {} — {} outputs, {}×{} input", model.source, model.outputs.len(), model.side, model.side) }
                     </span>
                 } else {
-                    <span class="hint">{ "Train a model above, or load a CXR Lab model file." }</span>
+                    <span class="hint">{ "Train a model above, or load a CXR Lab model file; then drop or pick X-rays here." }</span>
                 }
             </div>
             if let Some(model) = &props.model {

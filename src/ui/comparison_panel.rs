@@ -15,6 +15,10 @@ pub struct ComparisonPanelProps {
     pub levels: Vec<String>,
     /// The level being trained, while running.
     pub current: Option<usize>,
+    /// Levels are training now.
+    pub running: bool,
+    /// Train the levels not done yet (after a Cancel).
+    pub on_resume: Callback<()>,
     /// Finished levels' evaluations.
     pub results: Vec<(String, Evaluation)>,
     /// A download failed.
@@ -52,6 +56,11 @@ pub fn comparison_panel(props: &ComparisonPanelProps) -> Html {
         <section id="comparison" class="panel">
             <h2>{ "Augmentation levels compared (test AUC)" }</h2>
             <p id="comparison-status" data-done={results.len().to_string()}>{ status }</p>
+            if !props.running && results.len() < props.levels.len() {
+                <button id="compare-resume" onclick={props.on_resume.reform(|_| ())}>
+                    { format!("Resume: train the {} level(s) not done", props.levels.len() - results.len()) }
+                </button>
+            }
             if !results.is_empty() {
                 <table id="comparison-table">
                     <thead><tr>

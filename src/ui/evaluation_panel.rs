@@ -52,6 +52,15 @@ pub fn evaluation_panel(props: &EvaluationPanelProps) -> Html {
                 </figure>
                 { auc_table(e) }
             </div>
+            <h3>{ "Per output" }</h3>
+            <div id="roc-small-multiples">
+                { for e.findings.iter().enumerate().map(|(i, f)| html! {
+                    <figure class="roc-small" data-output={f.output.name()}>
+                        { Html::from_html_unchecked(small_svg(f, COLOURS[i % COLOURS.len()]).into()) }
+                        <figcaption>{ legend_text(f) }</figcaption>
+                    </figure>
+                }) }
+            </div>
             <div class="actions">
                 <button id="download-auc-csv" class="secondary" onclick={on_csv}>{ "Download the AUC table (CSV)" }</button>
                 <button id="download-roc-svg" class="secondary" onclick={on_svg}>{ "Download the ROC plot (SVG)" }</button>
@@ -167,6 +176,38 @@ fn svg_markup(e: &Evaluation) -> String {
             legend_x + 14.0,
             23.0 + 18.0 * i as f64,
             legend_text(f)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// One output's ROC curve in a small square, for the small multiples.
+fn small_svg(f: &FindingEvaluation, colour: &str) -> String {
+    const S: f64 = 120.0;
+    const P: f64 = 6.0;
+    let x = |fpr: f64| P + fpr * (S - 2.0 * P);
+    let y = |tpr: f64| S - P - tpr * (S - 2.0 * P);
+    let mut s = format!(
+        "<svg viewBox=\"0 0 {S} {S}\" role=\"img\" aria-label=\"ROC curve of {}\">\
+         <rect x=\"{P}\" y=\"{P}\" width=\"{w}\" height=\"{w}\" fill=\"none\" stroke=\"#888\"/>\
+         <line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#bbb\" stroke-dasharray=\"3 3\"/>",
+        f.output.label(),
+        x(0.0),
+        y(0.0),
+        x(1.0),
+        y(1.0),
+        w = S - 2.0 * P
+    );
+    if let Some(roc) = &f.roc {
+        let points: Vec<String> = roc
+            .points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", x(p.fpr), y(p.tpr)))
+            .collect();
+        s.push_str(&format!(
+            "<polyline class=\"roc\" points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>",
+            points.join(" ")
         ));
     }
     s.push_str("</svg>");

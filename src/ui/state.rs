@@ -107,6 +107,12 @@ pub struct State {
 pub struct ComparisonView {
     /// Level names.
     pub levels: Vec<String>,
+    /// The levels' specs, in order (to resume with the levels not done).
+    pub specs: Vec<(String, crate::augment::AugmentSpec)>,
+    /// The settings every level trains with.
+    pub base: Option<Box<crate::protocol::TrainRequest>>,
+    /// Levels are training now.
+    pub running: bool,
     /// The level training now.
     pub current: Option<usize>,
     /// Finished levels.
@@ -135,8 +141,13 @@ pub enum Action {
     AugmentSpec(AugmentSpec),
     /// Another preview image.
     PreviewShuffled,
-    /// The user started a comparison of these levels.
-    ComparisonRequested(Vec<String>),
+    /// The user started a comparison: the settings and the levels.
+    ComparisonRequested(
+        Box<crate::protocol::TrainRequest>,
+        Vec<(String, crate::augment::AugmentSpec)>,
+    ),
+    /// The user resumed an unfinished comparison.
+    ComparisonResumed,
     /// The worker answered.
     Worker(Response),
 }
@@ -178,9 +189,12 @@ impl Reducible for State {
             }
             Action::AugmentSpec(spec) => next.augment_spec = spec,
             Action::PreviewShuffled => next.preview_seed += 1,
-            Action::ComparisonRequested(levels) => {
+            Action::ComparisonRequested(base, specs) => {
                 next.comparison = Some(ComparisonView {
-                    levels,
+                    levels: specs.iter().map(|(n, _)| n.clone()).collect(),
+                    specs,
+                    base: Some(base),
+                    running: true,
                     current: None,
                     results: Vec::new(),
                 });
@@ -191,19 +205,35 @@ impl Reducible for State {
                 next.evaluation = None;
                 next.error = None;
             }
-            Action::Worker(Response::ComparisonLevel { index, .. }) => {
+            Action::ComparisonResumed => {
                 if let Some(c) = next.comparison.as_mut() {
-                    c.current = Some(index);
+                    c.running = true;
+                }
+                next.training = Some(TrainingView {
+                    requested: true,
+                    ..TrainingView::default()
+                });
+                next.error = None;
+            }
+            Action::Worker(Response::ComparisonLevel { name, .. }) => {
+                if let Some(c) = next.comparison.as_mut() {
+                    c.current = c.levels.iter().position(|l| *l == name);
                 }
                 next.training = Some(TrainingView {
                     requested: true,
                     ..TrainingView::default()
                 });
             }
-            Action::Worker(Response::Comparison(results)) => {
+            Action::Worker(Response::ComparisonResult(name, evaluation)) => {
+                next.comparison
+                    .get_or_insert_with(ComparisonView::default)
+                    .results
+                    .push((name, *evaluation));
+            }
+            Action::Worker(Response::ComparisonEnded) => {
                 let c = next.comparison.get_or_insert_with(ComparisonView::default);
                 c.current = None;
-                c.results = results;
+                c.running = false;
             }
             Action::Worker(Response::Preview { name, images }) => {
                 next.preview = Some((name, images));

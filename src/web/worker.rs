@@ -160,7 +160,6 @@ async fn serve(
                 training.paused.set(false);
                 training.cancelled.set(false);
                 let respond = |r: Response| scope.respond(id, r);
-                let mut results = Vec::new();
                 let of = levels.len();
                 for (index, (name, spec)) in levels.into_iter().enumerate() {
                     if training.cancelled.get() {
@@ -190,7 +189,10 @@ async fn serve(
                     }
                     if let Some(dataset) = &data.dataset {
                         match done.evaluate(dataset).await {
-                            Ok(report) => results.push((name, report.evaluation)),
+                            Ok(report) => respond(Response::ComparisonResult(
+                                name,
+                                Box::new(report.evaluation),
+                            )),
                             Err(e) => {
                                 respond(Response::Failed(e));
                                 break;
@@ -199,7 +201,7 @@ async fn serve(
                     }
                     session = Some(done);
                 }
-                Some(Response::Comparison(results))
+                Some(Response::ComparisonEnded)
             }
             Request::LoadModel(bytes) => Some(match load_model(&bytes, &device) {
                 Ok((model, meta)) => {

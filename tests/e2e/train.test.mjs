@@ -4,9 +4,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, openPage as open, assertOnlyOwnOrigin } from './util.mjs';
+import { join } from 'node:path';
+import { ROOT, startServer, openPage as open, assertOnlyOwnOrigin } from './util.mjs';
 
 const LOAD_TIMEOUT = 120_000;
+const SAMPLE = join(ROOT, 'www', 'demo', 'nih800', 'train', '1_abnormal', '00000001_000.png');
 const TRAIN_TIMEOUT = 600_000;
 
 let server;
@@ -55,6 +57,8 @@ for (const webgpu of [false, true]) {
       const aucs = (await rows.evaluateAll((els) => els.map((e) => e.dataset.auc))).filter((a) => a !== '');
       assert.ok(aucs.length > 0 && aucs.every((a) => Number(a) >= 0 && Number(a) <= 1), `${aucs}`);
       assert.equal(await page.locator('#roc-plot polyline.roc').count(), aucs.length);
+      assert.equal(await page.locator('#roc-small-multiples figure').count(), 14);
+      assert.equal(await page.locator('#roc-small-multiples polyline.roc').count(), aucs.length);
       console.log(`${backend}: ${await page.textContent('#evaluation-summary')}`);
 
       const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#download-auc-csv')]);
@@ -68,6 +72,23 @@ for (const webgpu of [false, true]) {
       const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
       assert.ok(header.__metadata__?.cxr_lab, 'our metadata');
       assert.equal(JSON.parse(header.__metadata__.cxr_lab).outputs.length, 14);
+
+      // Classify a sample X-ray with the model just trained: sorted bars and a heatmap.
+      assert.match(await page.textContent('#model-info'), /trained in this tab/);
+      await page.setInputFiles('#classify-input', [SAMPLE]);
+      const classified = page.locator('.classified[data-name="00000001_000.png"]');
+      await classified.waitFor({ timeout: TRAIN_TIMEOUT });
+      const ps = (await classified.locator('tr.bar-row').evaluateAll((els) => els.map((e) => Number(e.dataset.p))));
+      assert.equal(ps.length, 14);
+      assert.ok(ps.every((p) => p > 0 && p < 1), `${ps}`);
+      assert.deepEqual(ps, [...ps].sort((a, b) => b - a), 'sorted, most likely first');
+      const overlay = await classified.locator('img.overlay').getAttribute('src');
+      assert.match(overlay, /^data:image\/png;base64,/);
+      const [probabilities] = await Promise.all([page.waitForEvent('download'), page.click('#download-probabilities')]);
+      const rowsCsv = readFileSync(await probabilities.path(), 'utf8').trim().split('\n');
+      assert.equal(rowsCsv.length, 2);
+      assert.ok(rowsCsv[0].startsWith('path,Atelectasis,'));
+
       assert.equal(await page.locator('[style]').count(), 0);
       assert.deepEqual(errors, []);
       assertOnlyOwnOrigin(requests, server.origin);
@@ -98,14 +119,23 @@ test('Cancel stops a training run and keeps the page usable', async () => {
   }
 });
 
-test('Compare augmentation levels trains none, basic and complex and shows the table', async () => {
+test('Compare augmentation levels trains none, basic and complex, resumes after a Cancel, and shows the table', async () => {
   const { page, errors, close } = await open(server.origin, { webgpu: false });
+  const done = (n) => page.waitForFunction((n) => document.querySelector('#comparison-status')?.dataset.done === n,
+    n, { timeout: TRAIN_TIMEOUT });
   try {
     await loadDemo(page);
     await settings(page, { epochs: 1 });
     await page.click('#compare-start');
-    await page.waitForFunction(() => document.querySelector('#comparison-status')?.dataset.done === '3',
+    // Cancel during the second level; the first stays; Resume trains the other two.
+    await done('1');
+    await page.waitForFunction(() => Number(document.querySelector('#train-status')?.dataset.step) >= 2,
       null, { timeout: TRAIN_TIMEOUT });
+    await page.click('#train-cancel');
+    await page.locator('#compare-resume').waitFor({ timeout: TRAIN_TIMEOUT });
+    assert.equal(await page.getAttribute('#comparison-status', 'data-done'), '1');
+    await page.click('#compare-resume');
+    await done('3');
     const heads = await page.locator('#comparison-table thead th').allTextContents();
     assert.deepEqual(heads, ['output', 'none', 'basic', 'complex']);
     assert.equal(await page.locator('#comparison-table tr.comparison-row').count(), 14);

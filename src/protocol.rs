@@ -159,7 +159,7 @@ pub enum Request {
     Preview {
         /// The spec (as JSON text: see [`TrainRequest::augmentation`]).
         #[serde(with = "json_text")]
-        spec: AugmentSpec,
+        spec: Box<AugmentSpec>,
         /// Which training image (an index into the training side; wraps around).
         image: usize,
         /// Seed of the draws.
@@ -327,6 +327,21 @@ mod tests {
                 weights: Some(vec![1, 2, 3]),
             })));
         }
+        round_trip(&Request::Preview {
+            spec: Box::new(AugmentSpec::complex()),
+            image: 3,
+            seed: 4,
+        });
+        round_trip(&Request::Compare {
+            base: Box::new(TrainRequest {
+                config: TrainConfig::default(),
+                model: ModelChoice::DenseNet121,
+                outputs: OutputsChoice::Abnormal,
+                augmentation: AugmentSpec::none(),
+                weights: None,
+            }),
+            levels: vec![("complex".to_owned(), AugmentSpec::complex())],
+        });
         round_trip(&Request::Classify {
             files: vec![("a.png".to_owned(), vec![0, 1])],
             cam: CamChoice::Output(2),

@@ -358,7 +358,10 @@ impl Trainer {
             None => detached,
         });
         self.loss_steps += 1;
-        let read_now = end_of_epoch || self.global_step % self.config.loss_every.max(1) == 0;
+        let read_now = end_of_epoch
+            || self
+                .global_step
+                .is_multiple_of(self.config.loss_every.max(1));
         let loss = if read_now {
             Some(self.read_loss().await?)
         } else {
@@ -449,7 +452,7 @@ impl Trainer {
         } else {
             self.since_improvement += 1;
             if let Schedule::ReduceOnPlateau { factor, patience } = self.config.schedule
-                && self.since_improvement % patience.max(1) == 0
+                && self.since_improvement.is_multiple_of(patience.max(1))
             {
                 self.plateau_factor *= factor;
             }

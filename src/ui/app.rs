@@ -224,7 +224,7 @@ pub fn app() -> Html {
         let dispatcher = state.dispatcher();
         Callback::from(
             move |(files, cam): (
-                Rc<Vec<(String, Vec<u8>)>>,
+                crate::ui::classify_panel::ImageFiles,
                 crate::train::classify::CamChoice,
             )| {
                 dispatcher.dispatch(Action::ClassifyRequested);
@@ -241,10 +241,10 @@ pub fn app() -> Html {
         let seed = state.preview_seed;
         let has_data = state.summary.is_some();
         Callback::from(move |spec: crate::augment::AugmentSpec| {
-            dispatcher.dispatch(Action::AugmentSpec(spec.clone()));
+            dispatcher.dispatch(Action::AugmentSpec(Box::new(spec.clone())));
             if has_data {
                 worker.send(Request::Preview {
-                    spec,
+                    spec: Box::new(spec),
                     image: seed as usize,
                     seed,
                 });
@@ -259,7 +259,7 @@ pub fn app() -> Html {
         Callback::from(move |()| {
             dispatcher.dispatch(Action::PreviewShuffled);
             worker.send(Request::Preview {
-                spec: spec.clone(),
+                spec: Box::new(spec.clone()),
                 image: seed as usize,
                 seed,
             });

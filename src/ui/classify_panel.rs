@@ -15,6 +15,9 @@ use crate::ui::data_url::png_data_url;
 use crate::web::download::download;
 use crate::web::files;
 
+/// Images read in the page, `(name, bytes)`, shared with the worker request without copying.
+pub type ImageFiles = Rc<Vec<(String, Vec<u8>)>>;
+
 /// Props of [`ClassifyPanel`].
 #[derive(Properties, PartialEq)]
 pub struct ClassifyPanelProps {
@@ -27,7 +30,7 @@ pub struct ClassifyPanelProps {
     /// Load a model file.
     pub on_load_model: Callback<Vec<u8>>,
     /// Classify these images with this heatmap choice.
-    pub on_classify: Callback<(Rc<Vec<(String, Vec<u8>)>>, CamChoice)>,
+    pub on_classify: Callback<(ImageFiles, CamChoice)>,
     /// A problem for the user.
     pub on_error: Callback<String>,
 }

@@ -138,7 +138,7 @@ pub enum Action {
     /// The user asked to classify images.
     ClassifyRequested,
     /// The augmentation spec changed.
-    AugmentSpec(AugmentSpec),
+    AugmentSpec(Box<AugmentSpec>),
     /// Another preview image.
     PreviewShuffled,
     /// The user started a comparison: the settings and the levels.
@@ -187,7 +187,7 @@ impl Reducible for State {
                 next.evaluating = true;
                 next.error = None;
             }
-            Action::AugmentSpec(spec) => next.augment_spec = spec,
+            Action::AugmentSpec(spec) => next.augment_spec = *spec,
             Action::PreviewShuffled => next.preview_seed += 1,
             Action::ComparisonRequested(base, specs) => {
                 next.comparison = Some(ComparisonView {

@@ -29,6 +29,12 @@ pub fn evaluation_panel(props: &EvaluationPanelProps) -> Html {
     let svg = roc_svg(e);
     let on_csv = on_click_download("auc.csv", "text/csv", csv, props.on_error.clone());
     let on_svg = on_click_download("roc.svg", "image/svg+xml", svg, props.on_error.clone());
+    let on_multiples = on_click_download(
+        "roc-per-output.svg",
+        "image/svg+xml",
+        small_multiples_svg(e),
+        props.on_error.clone(),
+    );
     let summary = match e.mean_auc {
         Some(mean) => format!(
             "Mean AUC {mean:.3} over {} outputs; {} of {} above chance (AUC > 0.5). {} test images.",
@@ -64,6 +70,7 @@ pub fn evaluation_panel(props: &EvaluationPanelProps) -> Html {
             <div class="actions">
                 <button id="download-auc-csv" class="secondary" onclick={on_csv}>{ "Download the AUC table (CSV)" }</button>
                 <button id="download-roc-svg" class="secondary" onclick={on_svg}>{ "Download the ROC plot (SVG)" }</button>
+                <button id="download-roc-multiples" class="secondary" onclick={on_multiples}>{ "Download the per-output plots (SVG)" }</button>
             </div>
         </section>
     }
@@ -176,6 +183,42 @@ fn svg_markup(e: &Evaluation) -> String {
             legend_x + 14.0,
             23.0 + 18.0 * i as f64,
             legend_text(f)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The small multiples as one stand-alone SVG file: a grid of five per row, each titled with
+/// its output and AUC.
+fn small_multiples_svg(e: &Evaluation) -> String {
+    const CELL: f64 = 140.0;
+    const PER_ROW: usize = 5;
+    let rows = e.findings.len().div_ceil(PER_ROW).max(1);
+    let mut s = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
+         font-family=\"sans-serif\" font-size=\"9\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\">",
+        w = CELL * PER_ROW as f64,
+        h = (CELL + 16.0) * rows as f64
+    );
+    for (i, f) in e.findings.iter().enumerate() {
+        let (x, y) = (
+            CELL * (i % PER_ROW) as f64,
+            (CELL + 16.0) * (i / PER_ROW) as f64,
+        );
+        s.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\">{}</text>",
+            x + 6.0,
+            y + 11.0,
+            legend_text(f)
+        ));
+        s.push_str(&small_svg(f, COLOURS[i % COLOURS.len()]).replacen(
+            "<svg ",
+            &format!(
+                "<svg x=\"{x}\" y=\"{}\" width=\"{CELL}\" height=\"{CELL}\" ",
+                y + 14.0
+            ),
+            1,
         ));
     }
     s.push_str("</svg>");

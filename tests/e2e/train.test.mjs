@@ -59,6 +59,10 @@ for (const webgpu of [false, true]) {
       assert.equal(await page.locator('#roc-plot polyline.roc').count(), aucs.length);
       assert.equal(await page.locator('#roc-small-multiples figure').count(), 14);
       assert.equal(await page.locator('#roc-small-multiples polyline.roc').count(), aucs.length);
+      const [multiples] = await Promise.all([page.waitForEvent('download'), page.click('#download-roc-multiples')]);
+      const svgText = readFileSync(await multiples.path(), 'utf8');
+      assert.match(svgText, /^<\?xml/);
+      assert.equal((svgText.match(/<polyline class="roc"/g) ?? []).length, aucs.length);
       console.log(`${backend}: ${await page.textContent('#evaluation-summary')}`);
 
       const [csv] = await Promise.all([page.waitForEvent('download'), page.click('#download-auc-csv')]);

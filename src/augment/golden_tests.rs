@@ -30,16 +30,16 @@ use super::spec::{AugmentSpec, FillMode};
 const TOLERANCE: f32 = 1e-3;
 const STANDARDIZE_TOLERANCE: f32 = 1e-4;
 
-fn folder() -> PathBuf {
+pub(super) fn folder() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_augment")
 }
 
-fn manifest() -> Value {
+pub(super) fn manifest() -> Value {
     let text = std::fs::read_to_string(folder().join("manifest.json")).expect("manifest.json");
     serde_json::from_str(&text).expect("manifest parses")
 }
 
-fn read_png(name: &str) -> (Plane, Vec<u8>) {
+pub(super) fn read_png(name: &str) -> (Plane, Vec<u8>) {
     let grey = image::open(folder().join(name)).expect(name).to_luma8();
     let (w, h) = grey.dimensions();
     let bytes = grey.into_raw();
@@ -47,7 +47,7 @@ fn read_png(name: &str) -> (Plane, Vec<u8>) {
     (plane, bytes)
 }
 
-fn read_f32(name: &str, height: usize, width: usize) -> Plane {
+pub(super) fn read_f32(name: &str, height: usize, width: usize) -> Plane {
     let bytes = std::fs::read(folder().join(name)).expect(name);
     let pixels = bytes
         .chunks_exact(4)
@@ -57,7 +57,7 @@ fn read_f32(name: &str, height: usize, width: usize) -> Plane {
 }
 
 /// Keras's `apply_transform` dict, with its defaults for missing keys.
-fn params_from(dict: &Value) -> TransformParams {
+pub(super) fn params_from(dict: &Value) -> TransformParams {
     let number = |key: &str, default: f64| dict.get(key).and_then(Value::as_f64).unwrap_or(default);
     let flag = |key: &str| dict.get(key).and_then(Value::as_bool).unwrap_or(false);
     TransformParams {

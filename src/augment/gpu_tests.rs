@@ -23,12 +23,11 @@
 //!
 //! `cargo test --release --lib augment::gpu -- --nocapture` prints the max error of each case.
 
-use std::path::{Path, PathBuf};
-
 use burn::tensor::{Tensor, TensorData};
 use serde_json::Value;
 
 use super::*;
+use crate::augment::golden_tests as golden;
 use crate::augment::params::{CropWindow, EraseRect, NoiseDraw};
 use crate::augment::pipeline::{augment_image, keras_apply_transform};
 use crate::augment::plane::Plane;
@@ -41,26 +40,11 @@ const SMOOTH: f32 = 1e-2;
 /// Share of pixels allowed over `SMOOTH` where it is not (a border, a seam, a truncation).
 const FLIPPED_SHARE: f64 = 1e-3;
 
-fn folder() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras_augment")
-}
-
+/// The Keras fixtures, read as the Keras golden tests read them.
 fn read_png(name: &str) -> Plane {
-    let grey = image::open(folder().join(name)).expect(name).to_luma8();
-    let (w, h) = grey.dimensions();
-    Plane::from_u8(h as usize, w as usize, grey.as_raw()).expect("sized")
+    golden::read_png(name).0
 }
 
-fn read_f32(name: &str, height: usize, width: usize) -> Plane {
-    let bytes = std::fs::read(folder().join(name)).expect(name);
-    let pixels = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Plane::new(height, width, pixels).expect("height × width floats")
-}
-
-/// A 40×52 image with sharp edges, a gradient and fine texture, unlike the real ones.
 fn synthetic() -> Plane {
     let (h, w) = (40, 52);
     let pixels = (0..h * w)
@@ -488,8 +472,7 @@ fn refuses_what_it_cannot_do() {
 /// parameters. The reference is Keras itself, so `SMOOTH` covers our `f32` and its `f64`.
 #[test]
 fn golden_batches_match_keras() {
-    let text = std::fs::read_to_string(folder().join("manifest.json")).expect("manifest");
-    let manifest: Value = serde_json::from_str(&text).expect("parses");
+    let manifest = golden::manifest();
     let side = |key: &str| manifest[key].as_u64().expect("size") as usize;
     let (height, width) = (side("height"), side("width"));
     let input = read_png("input.png");
@@ -514,13 +497,13 @@ fn golden_batches_match_keras() {
         };
         let params: Vec<TransformParams> = members
             .iter()
-            .map(|c| golden_params(&c["params"]))
+            .map(|c| golden::params_from(&c["params"]))
             .collect();
         let planes = vec![input.clone(); members.len()];
         let ours = gpu(&spec, &params, &planes);
         for ((case, ours), p) in members.iter().zip(&ours).zip(&params) {
             let name = case["name"].as_str().expect("name");
-            let keras = read_f32(case["file"].as_str().expect("file"), height, width);
+            let keras = golden::read_f32(case["file"].as_str().expect("file"), height, width);
             let (worst, over, _) =
                 compare(std::slice::from_ref(ours), std::slice::from_ref(&keras));
             eprintln!(
@@ -539,22 +522,4 @@ fn golden_batches_match_keras() {
         }
     }
     assert_eq!(checked, cases.len());
-}
-
-fn golden_params(dict: &Value) -> TransformParams {
-    let number = |key: &str, default: f64| dict.get(key).and_then(Value::as_f64).unwrap_or(default);
-    let flag = |key: &str| dict.get(key).and_then(Value::as_bool).unwrap_or(false);
-    TransformParams {
-        theta: number("theta", 0.0),
-        tx: number("tx", 0.0),
-        ty: number("ty", 0.0),
-        shear: number("shear", 0.0),
-        zx: number("zx", 1.0),
-        zy: number("zy", 1.0),
-        flip_horizontal: flag("flip_horizontal"),
-        flip_vertical: flag("flip_vertical"),
-        channel_shift_intensity: dict.get("channel_shift_intensity").and_then(Value::as_f64),
-        brightness: dict.get("brightness").and_then(Value::as_f64),
-        ..TransformParams::default()
-    }
 }

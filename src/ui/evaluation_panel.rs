@@ -164,18 +164,7 @@ fn svg_markup(e: &Evaluation) -> String {
     ));
     for (i, f) in e.findings.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        if let Some(roc) = &f.roc {
-            let points: Vec<String> = roc
-                .points
-                .iter()
-                .map(|p| format!("{:.1},{:.1}", x(p.fpr), y(p.tpr)))
-                .collect();
-            s.push_str(&format!(
-                "<polyline class=\"roc\" data-output=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>",
-                f.output.name(),
-                points.join(" ")
-            ));
-        }
+        s.push_str(&roc_polyline(f, colour, &x, &y));
         s.push_str(&format!(
             "<rect x=\"{legend_x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{colour}\"/>\
              <text x=\"{}\" y=\"{}\">{}</text>",
@@ -242,19 +231,31 @@ fn small_svg(f: &FindingEvaluation, colour: &str) -> String {
         y(1.0),
         w = S - 2.0 * P
     );
-    if let Some(roc) = &f.roc {
-        let points: Vec<String> = roc
-            .points
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", x(p.fpr), y(p.tpr)))
-            .collect();
-        s.push_str(&format!(
-            "<polyline class=\"roc\" points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>",
-            points.join(" ")
-        ));
-    }
+    s.push_str(&roc_polyline(f, colour, &x, &y));
     s.push_str("</svg>");
     s
+}
+
+/// One output's ROC curve as an SVG polyline through `x(fpr)`, `y(tpr)`; empty without a curve.
+fn roc_polyline(
+    f: &FindingEvaluation,
+    colour: &str,
+    x: &dyn Fn(f64) -> f64,
+    y: &dyn Fn(f64) -> f64,
+) -> String {
+    let Some(roc) = &f.roc else {
+        return String::new();
+    };
+    let points: Vec<String> = roc
+        .points
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", x(p.fpr), y(p.tpr)))
+        .collect();
+    format!(
+        "<polyline class=\"roc\" data-output=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>",
+        f.output.name(),
+        points.join(" ")
+    )
 }
 
 fn legend_text(f: &FindingEvaluation) -> String {

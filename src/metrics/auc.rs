@@ -3,6 +3,8 @@
 //! and a negative counts one half. This equals the trapezoidal area under [`roc_curve`]
 //! (`super::roc`) and scikit-learn's `roc_auc_score`.
 
+use super::TieGroups;
+
 /// The AUC of `scores` for the binary `labels` (`true` = positive), or `None` when there are no
 /// positives or no negatives: the AUC is then undefined, not 0.5.
 ///
@@ -13,32 +15,18 @@
 /// If `scores` and `labels` differ in length.
 #[must_use]
 pub fn auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    assert_eq!(scores.len(), labels.len(), "one label per score");
-    let positives = labels.iter().filter(|l| **l).count();
-    let negatives = labels.len() - positives;
-    if positives == 0 || negatives == 0 {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_unstable_by(|a, b| scores[*a].total_cmp(&scores[*b]));
+    let tied = TieGroups::new(scores, labels)?;
     // Sum of the positives' ranks (1-based), ties at their mid-rank.
-    let mut rank_sum = 0.0_f64;
-    let mut start = 0;
-    while start < order.len() {
-        let score = scores[order[start]];
-        let end = start
-            + order[start..]
-                .iter()
-                .take_while(|i| scores[**i].total_cmp(&score).is_eq())
-                .count();
-        let mid_rank = (start + 1 + end) as f64 / 2.0;
-        let tied_positives = order[start..end].iter().filter(|i| labels[**i]).count();
-        rank_sum += mid_rank * tied_positives as f64;
-        start = end;
+    let (mut rank_sum, mut below) = (0.0_f64, 0usize);
+    for (_, pos, neg) in &tied.groups {
+        let size = pos + neg;
+        let mid_rank = (2 * below + size + 1) as f64 / 2.0;
+        rank_sum += mid_rank * *pos as f64;
+        below += size;
     }
-    let p = positives as f64;
+    let p = tied.positives as f64;
     let u = rank_sum - p * (p + 1.0) / 2.0;
-    Some(u / (p * negatives as f64))
+    Some(u / (p * tied.negatives as f64))
 }
 
 #[cfg(test)]

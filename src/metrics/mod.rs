@@ -14,6 +14,51 @@ pub mod evaluation;
 pub mod roc;
 
 pub use auc::auc;
+
+/// Scores grouped by value: what both the AUC (mid-ranks) and the ROC curve (one point per
+/// distinct threshold) are computed from.
+pub(crate) struct TieGroups {
+    /// Positive labels in all.
+    positives: usize,
+    /// Negative labels in all.
+    negatives: usize,
+    /// `(score, positives, negatives)` per distinct score, ascending ([`f32::total_cmp`], so a
+    /// NaN score ranks above every number).
+    groups: Vec<(f32, usize, usize)>,
+}
+
+impl TieGroups {
+    /// The groups of `scores` for `labels`, or `None` without both positives and negatives.
+    ///
+    /// # Panics
+    /// If `scores` and `labels` differ in length.
+    fn new(scores: &[f32], labels: &[bool]) -> Option<Self> {
+        assert_eq!(scores.len(), labels.len(), "one label per score");
+        let positives = labels.iter().filter(|l| **l).count();
+        let negatives = labels.len() - positives;
+        if positives == 0 || negatives == 0 {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_unstable_by(|a, b| scores[*a].total_cmp(&scores[*b]));
+        let mut groups: Vec<(f32, usize, usize)> = Vec::new();
+        for i in order {
+            let (pos, neg) = if labels[i] { (1, 0) } else { (0, 1) };
+            match groups.last_mut() {
+                Some(last) if last.0.total_cmp(&scores[i]).is_eq() => {
+                    last.1 += pos;
+                    last.2 += neg;
+                }
+                _ => groups.push((scores[i], pos, neg)),
+            }
+        }
+        Some(TieGroups {
+            positives,
+            negatives,
+            groups,
+        })
+    }
+}
 pub use bootstrap::{BootstrapConfig, Interval, bootstrap_auc};
 pub use evaluation::{Evaluation, FindingEvaluation, evaluate};
 pub use roc::{RocCurve, RocPoint, roc_curve};

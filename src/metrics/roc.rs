@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::TieGroups;
+
 /// One point of the curve: calling scores `>= threshold` positive gives these rates.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RocPoint {
@@ -39,40 +41,22 @@ impl RocCurve {
 /// If `scores` and `labels` differ in length.
 #[must_use]
 pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Option<RocCurve> {
-    assert_eq!(scores.len(), labels.len(), "one label per score");
-    let positives = labels.iter().filter(|l| **l).count();
-    let negatives = labels.len() - positives;
-    if positives == 0 || negatives == 0 {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_unstable_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    let tied = TieGroups::new(scores, labels)?;
     let mut points = vec![RocPoint {
         fpr: 0.0,
         tpr: 0.0,
         threshold: f64::INFINITY,
     }];
+    // Thresholds from the highest score down; a tie group moves the curve in one step.
     let (mut tp, mut fp) = (0usize, 0usize);
-    let mut start = 0;
-    while start < order.len() {
-        let score = scores[order[start]];
-        let tied = order[start..]
-            .iter()
-            .take_while(|i| scores[**i].total_cmp(&score).is_eq())
-            .count();
-        for i in &order[start..start + tied] {
-            if labels[*i] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-        }
+    for (score, pos, neg) in tied.groups.iter().rev() {
+        tp += pos;
+        fp += neg;
         points.push(RocPoint {
-            fpr: fp as f64 / negatives as f64,
-            tpr: tp as f64 / positives as f64,
-            threshold: f64::from(score),
+            fpr: fp as f64 / tied.negatives as f64,
+            tpr: tp as f64 / tied.positives as f64,
+            threshold: f64::from(*score),
         });
-        start += tied;
     }
     Some(RocCurve { points })
 }

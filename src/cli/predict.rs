@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
+use crate::data::disk::walk;
 use crate::data::{ImageStore, decode_grey};
 use crate::model::file::{ModelFileError, load_model};
 use crate::train::predict::{PredictError, predict};
@@ -166,37 +167,23 @@ pub fn image_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, PredictCliError> 
             source,
         })?;
         if meta.is_dir() {
-            walk(input, &mut paths)?;
+            let found = walk(input).map_err(|source| PredictCliError::Io {
+                path: input.clone(),
+                source,
+            })?;
+            paths.extend(found.into_iter().filter(|path| {
+                let hidden = path
+                    .strip_prefix(input)
+                    .unwrap_or(path)
+                    .components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+                !hidden && looks_like_image(path)
+            }));
         } else {
             paths.push(input.clone());
         }
     }
     Ok(paths)
-}
-
-fn walk(folder: &Path, paths: &mut Vec<PathBuf>) -> Result<(), PredictCliError> {
-    let io_error = |source| PredictCliError::Io {
-        path: folder.to_path_buf(),
-        source,
-    };
-    let mut entries = fs::read_dir(folder)
-        .map_err(io_error)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io_error)?;
-    entries.sort_by_key(fs::DirEntry::file_name);
-    for entry in entries {
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let kind = entry.file_type().map_err(io_error)?;
-        if kind.is_dir() {
-            walk(&path, paths)?;
-        } else if kind.is_file() && looks_like_image(&path) {
-            paths.push(path);
-        }
-    }
-    Ok(())
 }
 
 fn looks_like_image(path: &Path) -> bool {

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use super::ingest::{Dataset, Ingest};
 
-/// Every file under `dir`, recursively, sorted (a stable order, as the browser's walk).
+/// Every file under `dir`, recursively, sorted by path (a stable order, as the browser's walk).
+/// Symbolic links to folders are not followed, so a link loop cannot hang the walk.
 ///
 /// # Errors
 /// The I/O error of a folder that cannot be listed.
@@ -14,11 +15,12 @@ pub fn walk(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.push(path);
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
             }
         }
     }

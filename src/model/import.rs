@@ -17,10 +17,10 @@
 //!   first, as torchvision's `_load_state_dict` does.
 //! - `num_batches_tracked` is skipped: it only matters to BatchNorm with `momentum=None`.
 //!
-//! Not supported: PyTorch's own `.pth`/`.pt` pickle archives. burn-store 0.22.1 reads those only
-//! through `PytorchStore::from_file(path)` (no constructor from bytes or a reader, and it needs
-//! the `pytorch-reader` crate and `std` file access), which does not fit a browser. Convert once
-//! with `safetensors.torch.save_file(torch.load("model.pth"), "model.safetensors")`.
+//! The tensors come as [`StoredTensor`]s (shape, stored type, little-endian bytes), so the same
+//! loader serves safetensors files ([`load_torchvision_safetensors`]) and PyTorch's own
+//! `.pth`/`.pt` archives, read from bytes by [`super::pth`] (burn-store 0.22.1 reads those only
+//! from a path, which a browser does not have).
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
@@ -37,10 +37,7 @@ use super::densenet::DenseNet;
 #[non_exhaustive]
 pub enum ImportError {
     /// The bytes are not a safetensors file (a `.pth` file, say, or a truncated download).
-    #[error(
-        "not a safetensors file ({0}); a PyTorch .pth can be converted with \
-         safetensors.torch.save_file(torch.load(path), \"model.safetensors\")"
-    )]
+    #[error("not a safetensors file ({0})")]
     NotSafetensors(String),
     /// A tensor the model needs is stored in a type that is not floating point.
     #[error("tensor `{key}` is stored as {dtype}; only F32, F64, F16 and BF16 can be loaded")]
@@ -128,6 +125,116 @@ impl fmt::Display for MismatchReport {
     }
 }
 
+/// How a tensor is stored in a weights file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredDtype {
+    /// IEEE single precision.
+    F32,
+    /// IEEE double precision.
+    F64,
+    /// IEEE half precision.
+    F16,
+    /// bfloat16.
+    BF16,
+    /// Anything else (integers, booleans), under the file format's name for it.
+    Other(String),
+}
+
+/// One tensor of a weights file, borrowed from the file's bytes: row-major, little-endian, and
+/// `data` holds exactly the tensor's elements.
+#[derive(Debug, Clone)]
+pub struct StoredTensor<'a> {
+    /// The shape, in PyTorch's layout.
+    pub shape: Vec<usize>,
+    /// The stored type.
+    pub dtype: StoredDtype,
+    /// The elements' bytes.
+    pub data: &'a [u8],
+}
+
+impl<'a> StoredTensor<'a> {
+    fn from_safetensors(view: &TensorView<'a>) -> Self {
+        let dtype = match view.dtype() {
+            Dtype::F32 => StoredDtype::F32,
+            Dtype::F64 => StoredDtype::F64,
+            Dtype::F16 => StoredDtype::F16,
+            Dtype::BF16 => StoredDtype::BF16,
+            other => StoredDtype::Other(format!("{other:?}")),
+        };
+        StoredTensor {
+            shape: view.shape().to_vec(),
+            dtype,
+            data: view.data(),
+        }
+    }
+
+    /// The values as f32.
+    ///
+    /// # Errors
+    /// [`ImportError::UnsupportedDtype`] for a type that is not floating point, or bytes that do
+    /// not hold the shape's element count.
+    pub fn to_f32(&self, key: &str) -> Result<Vec<f32>, ImportError> {
+        let unsupported = |dtype: String| ImportError::UnsupportedDtype {
+            key: key.to_owned(),
+            dtype,
+        };
+        let width = match &self.dtype {
+            StoredDtype::F32 => 4,
+            StoredDtype::F64 => 8,
+            StoredDtype::F16 | StoredDtype::BF16 => 2,
+            StoredDtype::Other(name) => return Err(unsupported(name.clone())),
+        };
+        let count = self.shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+        if count.and_then(|n| n.checked_mul(width)) != Some(self.data.len()) {
+            return Err(unsupported(format!(
+                "{:?} with {} bytes for shape {:?}",
+                self.dtype,
+                self.data.len(),
+                self.shape
+            )));
+        }
+        let bytes = self.data;
+        Ok(match self.dtype {
+            StoredDtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            // Checkpoints in f64 lose nothing that matters: burn trains in f32.
+            StoredDtype::F64 => bytes
+                .chunks_exact(8)
+                .map(|b| {
+                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                })
+                .collect(),
+            StoredDtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            // `Other` was refused above.
+            StoredDtype::BF16 | StoredDtype::Other(_) => bytes
+                .chunks_exact(2)
+                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        })
+    }
+}
+
+/// The tensors of a safetensors file, in the file's order.
+///
+/// # Errors
+/// [`ImportError::NotSafetensors`] when the bytes are not a safetensors file.
+pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, StoredTensor<'_>)>, ImportError> {
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| ImportError::NotSafetensors(e.to_string()))?;
+    let mut tensors: Vec<(String, StoredTensor<'_>)> = file
+        .iter()
+        .map(|(key, view)| (key.to_owned(), StoredTensor::from_safetensors(&view)))
+        .collect();
+    // `iter` follows the header's (hash) order; offsets give the order the tensors were written.
+    tensors.sort_by_key(|(_, t)| t.data.as_ptr() as usize);
+    Ok(tensors)
+}
+
 /// Loads a torchvision DenseNet `state_dict` saved as safetensors into `model`.
 ///
 /// The model keeps its device (and autodiff setting); its parameters are replaced, not
@@ -136,20 +243,31 @@ pub fn load_torchvision_safetensors(
     model: DenseNet,
     bytes: &[u8],
 ) -> Result<DenseNet, ImportError> {
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| ImportError::NotSafetensors(e.to_string()))?;
+    load_state_dict(model, read_safetensors(bytes)?)
+}
+
+/// Loads a torchvision DenseNet `state_dict`, as named tensors (from a safetensors or a `.pth`
+/// file), into `model`; see the module's documentation for the rules.
+///
+/// # Errors
+/// [`ImportError::Mismatch`] when the tensors do not fit the model (nothing is returned
+/// half-loaded), [`ImportError::UnsupportedDtype`] for a parameter stored as integers.
+pub fn load_state_dict(
+    model: DenseNet,
+    stored: Vec<(String, StoredTensor<'_>)>,
+) -> Result<DenseNet, ImportError> {
     let mut tensors = HashMap::new();
     // A file holding one tensor under both its legacy and its current name is ambiguous: the
     // second one is reported as unexpected rather than silently preferred.
     let mut duplicates = Vec::new();
-    for (key, view) in file.iter() {
+    for (key, tensor) in stored {
         if key.ends_with(".num_batches_tracked") {
             continue;
         }
-        match tensors.entry(current_key(key)) {
-            Entry::Occupied(_) => duplicates.push(key.to_owned()),
+        match tensors.entry(current_key(&key)) {
+            Entry::Occupied(_) => duplicates.push(key),
             Entry::Vacant(slot) => {
-                slot.insert((key.to_owned(), view));
+                slot.insert((key, tensor));
             }
         }
     }
@@ -348,7 +466,7 @@ impl ModuleVisitor for TensorCollector {
 
 struct Loader<'a> {
     /// Current key → (key as written in the file, tensor).
-    tensors: HashMap<String, (String, TensorView<'a>)>,
+    tensors: HashMap<String, (String, StoredTensor<'a>)>,
     path: Vec<(String, String)>,
     /// File keys (as written) that found a place in the model.
     used: BTreeSet<String>,
@@ -375,15 +493,15 @@ impl ModuleMapper for Loader<'_> {
             return param;
         };
         self.used.insert(original.clone());
-        if view.shape() != in_model.as_slice() {
+        if view.shape != in_model {
             self.report.wrong_shape.push(WrongShape {
                 key: original.clone(),
-                in_file: view.shape().to_vec(),
+                in_file: view.shape.clone(),
                 in_model,
             });
             return param;
         }
-        let values = match to_f32(original, view) {
+        let values = match view.to_f32(original) {
             Ok(values) => values,
             Err(error) => {
                 self.dtype_error.get_or_insert(error);
@@ -402,37 +520,6 @@ impl ModuleMapper for Loader<'_> {
         let id = param.id;
         param.transform_for_load(tensor, id)
     }
-}
-
-/// A safetensors tensor's values as f32 (safetensors stores little-endian).
-fn to_f32(key: &str, view: &TensorView<'_>) -> Result<Vec<f32>, ImportError> {
-    let bytes = view.data();
-    let values = match view.dtype() {
-        Dtype::F32 => bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        // Checkpoints in f64 lose nothing that matters: burn trains in f32.
-        Dtype::F64 => bytes
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
-            .collect(),
-        Dtype::F16 => bytes
-            .chunks_exact(2)
-            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => bytes
-            .chunks_exact(2)
-            .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        other => {
-            return Err(ImportError::UnsupportedDtype {
-                key: key.to_owned(),
-                dtype: format!("{other:?}"),
-            });
-        }
-    };
-    Ok(values)
 }
 
 /// `[rows, cols]` row-major → `[cols, rows]` row-major.
@@ -481,7 +568,9 @@ mod tests {
         let file = SafeTensors::deserialize(io).expect("fixture is safetensors");
         let view = file.tensor(name).expect("fixture tensor");
         (
-            to_f32(name, &view).expect("fixture is f32"),
+            StoredTensor::from_safetensors(&view)
+                .to_f32(name)
+                .expect("fixture is f32"),
             view.shape().to_vec(),
         )
     }

@@ -8,4 +8,5 @@ mod grad_cam_tests;
 pub mod import;
 pub mod init;
 pub mod params;
+pub mod pth;
 pub mod tiny_cnn;

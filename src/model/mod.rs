@@ -8,5 +8,6 @@ mod grad_cam_tests;
 pub mod import;
 pub mod init;
 pub mod params;
+pub mod pretrained;
 pub mod pth;
 pub mod tiny_cnn;

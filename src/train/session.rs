@@ -9,15 +9,15 @@ use burn::tensor::Device;
 use super::augmenter::{Augmenter, SpecAugmenter};
 use super::examples::{Examples, SplitExamples, split_examples};
 use super::predict::predict;
-use super::preprocess::{InputSpec, Normalization};
+use super::preprocess::InputSpec;
 use super::trainer::{Event, TrainError, Trainer};
 use crate::data::{DataView, Dataset, Output};
 use crate::metrics::{BootstrapConfig, evaluate};
 use crate::model::densenet::{DenseNet, DenseNetConfig};
 use crate::model::file::{ModelMeta, save_model};
-use crate::model::import::load_torchvision_safetensors;
 use crate::model::init::seeded_on;
 use crate::model::params::trainable_params;
+use crate::model::pretrained::Pretrained;
 use crate::protocol::{
     EvaluationReport, ModelChoice, OutputsChoice, TrainRequest, TrainingStarted,
 };
@@ -86,23 +86,15 @@ impl Session {
                 (model, arch)
             }
             Some(bytes) => {
-                // torchvision's ImageNet DenseNet121: 3 channels, 1,000 classes, its own
-                // normalisation. Its features are kept; the classifier is new, one output each.
-                config.input.channels = 3;
-                config.input.normalization = Normalization::IMAGENET;
-                let imagenet = DenseNetConfig::densenet121(1000, 3);
-                let loaded = load_torchvision_safetensors(
-                    imagenet.init(&crate::backend::cpu_device().autodiff()),
-                    bytes,
-                )
-                .map_err(|e| format!("the initial weights do not fit: {e}"))?;
-                let arch = DenseNetConfig::densenet121(outputs.len(), 3);
-                let fresh = seeded_on(seed, device, |cpu| arch.init(cpu));
-                let model = DenseNet {
-                    features: loaded.features.fork(device),
-                    classifier: fresh.classifier,
-                };
-                (model, arch)
+                // The architecture, channels and normalisation are the weights' own; their
+                // features are kept, and so are the classifier rows of outputs they name
+                // (torchxrayvision's findings); other rows are new.
+                let weights = Pretrained::read(bytes)
+                    .map_err(|e| format!("the initial weights cannot be used: {e}"))?;
+                config.input = weights.input(config.input.side);
+                weights
+                    .model_for(&outputs, seed, device)
+                    .map_err(|e| format!("the initial weights cannot be used: {e}"))?
             }
         };
         let parameters = trainable_params(&model);

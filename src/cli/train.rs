@@ -13,9 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::nn::{Initializer, LinearConfig};
 use burn::tensor::Device;
-use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentSpec;
@@ -25,8 +23,8 @@ use crate::data::{Dataset, Finding, Output, SplitConfig};
 use crate::metrics::{BootstrapConfig, evaluate};
 use crate::model::densenet::{DenseNet, DenseNetConfig};
 use crate::model::file::{ModelFileError, ModelMeta, save_model};
-use crate::model::import::{ImportError, load_torchvision_safetensors};
 use crate::model::init::seeded_on;
+use crate::model::pretrained::Pretrained;
 use crate::train::augmenter::SpecAugmenter;
 use crate::train::config::TrainConfig;
 use crate::train::examples::{SplitExamples, split_examples};
@@ -37,7 +35,7 @@ use crate::train::trainer::{EpochRecord, Event, Finish, TrainError, Trainer};
 /// The usage text of `cxr train`.
 pub const USAGE: &str = "cxr train --images DIR [--labels CSV] [--size N] \
 [--aug none|basic|complex|SPEC.json] [--epochs N] [--batch N] [--lr X] [--backend cpu] \
-[--weights FILE.safetensors] [--out MODEL.safetensors] [--report REPORT.json] \
+[--weights FILE.pth|.pt|.safetensors] [--out MODEL.safetensors] [--report REPORT.json] \
 [--outputs findings|abnormal] [--split 0.7,0.1,0.2] [--seed S] [--model densenet121|small]";
 
 /// Which network.
@@ -101,7 +99,8 @@ pub struct RunOptions {
     pub batch: usize,
     /// Adam's learning rate. Default 1e-3.
     pub lr: f64,
-    /// Torchvision weights to start from (`.safetensors`).
+    /// Pretrained DenseNet weights to start from (torchvision, torchxrayvision: `.pth`, `.pt`,
+    /// `.safetensors`).
     pub weights: Option<PathBuf>,
     /// What the model predicts. Default findings.
     pub outputs: OutputsKind,
@@ -343,13 +342,13 @@ pub enum TrainCliError {
     /// The data cannot be trained on (no labels, an impossible split, an empty side).
     #[error("{0}")]
     Data(String),
-    /// The weights file does not fit the chosen model.
-    #[error("{}: {source}", path.display())]
+    /// The weights file cannot be used (not a DenseNet, damaged, tensors that do not fit).
+    #[error("{}: {why}", path.display())]
     Weights {
         /// The weights file.
         path: PathBuf,
-        /// Why.
-        source: ImportError,
+        /// Why, as a sentence.
+        why: String,
     },
     /// Training failed.
     #[error("training failed: {0}")]
@@ -507,10 +506,12 @@ pub struct Prepared {
     pub examples: SplitExamples,
     /// The model's outputs.
     pub outputs: Vec<Output>,
-    /// Weights file bytes, if any.
+    /// Weights file bytes, if any (recognised by [`Pretrained::read`] when loaded).
     weights: Option<Vec<u8>>,
-    /// Input channels the model takes (3 for ImageNet weights).
+    /// Input channels the model takes (the weights', else 1).
     pub channels: usize,
+    /// The weights' architecture (with our outputs) and normalisation, when a file is given.
+    from_weights: Option<(DenseNetConfig, Normalization)>,
     /// How the weights start, for the report.
     pub initial_weights: String,
     /// Seconds spent loading.
@@ -556,34 +557,36 @@ impl Prepared {
             examples.validation.len(),
             examples.test.len()
         ));
-        let (weights, channels, initial_weights) = match &options.weights {
-            None => (None, 1, format!("seeded ({})", options.seed)),
+        let (weights, from_weights, initial_weights) = match &options.weights {
+            None => (None, None, format!("seeded ({})", options.seed)),
             Some(path) => {
                 let bytes = fs::read(path).map_err(io_error(path))?;
-                let (channels, classes) =
-                    weights_shape(&bytes).map_err(|source| TrainCliError::Weights {
-                        path: path.clone(),
-                        source,
-                    })?;
-                let note = if classes == outputs.len() {
-                    format!("{} (all layers)", path.display())
-                } else {
-                    format!(
-                        "{} ({channels}-channel backbone; its {classes}-class classifier \
-                         replaced by a seeded one for {} outputs)",
-                        path.display(),
-                        outputs.len()
-                    )
-                };
-                (Some(bytes), channels, note)
+                let weights = Pretrained::read(&bytes).map_err(|why| TrainCliError::Weights {
+                    path: path.clone(),
+                    why,
+                })?;
+                let mut config = weights.config.clone();
+                config.num_classes = outputs.len();
+                let normalization = weights.input(options.size).normalization;
+                let note = format!(
+                    "{}: {}; {} of {} outputs start from its classifier, the rest seeded",
+                    path.display(),
+                    weights.describe(),
+                    weights.kept_rows(&outputs),
+                    outputs.len()
+                );
+                drop(weights);
+                (Some(bytes), Some((config, normalization)), note)
             }
         };
+        let channels = from_weights.as_ref().map_or(1, |(c, _)| c.in_channels);
         Ok(Prepared {
             dataset,
             examples,
             outputs,
             weights,
             channels,
+            from_weights,
             initial_weights,
             load_s: started.elapsed().as_secs_f64(),
             device: cpu_device(),
@@ -600,10 +603,14 @@ impl Prepared {
         }
     }
 
-    /// The architecture trained and saved (our outputs, the weights' channels).
+    /// The architecture trained and saved: the weights' (with our outputs) when a file is
+    /// given, else `--model`'s.
     #[must_use]
     pub fn config(&self, options: &RunOptions) -> DenseNetConfig {
-        options.model.config(self.outputs.len(), self.channels)
+        match &self.from_weights {
+            Some((config, _)) => config.clone(),
+            None => options.model.config(self.outputs.len(), self.channels),
+        }
     }
 
     /// The starting model on `device` (with autodiff): the same weights every call, so that
@@ -616,35 +623,31 @@ impl Prepared {
         options: &RunOptions,
         device: &Device,
     ) -> Result<DenseNet, TrainCliError> {
-        let k = self.outputs.len();
         let Some(bytes) = &self.weights else {
             return Ok(seeded_on(options.seed, device, |cpu| {
                 self.config(options).init(cpu)
             }));
         };
-        let model = options.model;
-        from_torchvision(
-            |classes, channels| model.config(classes, channels),
-            bytes,
-            k,
-            options.seed,
-            device,
-        )
-        .map_err(|source| TrainCliError::Weights {
+        let weights_error = |why| TrainCliError::Weights {
             path: options.weights.clone().unwrap_or_default(),
-            source,
-        })
+            why,
+        };
+        let weights = Pretrained::read(bytes).map_err(weights_error)?;
+        let (model, _) = weights
+            .model_for(&self.outputs, options.seed, device)
+            .map_err(weights_error)?;
+        Ok(model)
     }
 
-    /// The input the model takes for `level`: ImageNet statistics for 3-channel (ImageNet)
-    /// weights, whose features expect them whatever the spec says; otherwise the spec's own
-    /// normalisation (see [`SpecAugmenter::normalization`]).
+    /// The input the model takes for `level`: the weights' own normalisation (ImageNet's,
+    /// torchxrayvision's), which their features expect whatever the spec says; otherwise the
+    /// spec's (see [`SpecAugmenter::normalization`]).
     ///
     /// # Errors
     /// [`TrainCliError::Spec`] for featurewise normalisation, which the trainer does not do.
     pub fn input(&self, options: &RunOptions, level: &Level) -> Result<InputSpec, TrainCliError> {
-        let normalization = if self.channels == 3 {
-            Normalization::IMAGENET
+        let normalization = if let Some((_, normalization)) = self.from_weights {
+            normalization
         } else {
             SpecAugmenter {
                 spec: level.spec.clone(),
@@ -664,54 +667,6 @@ impl Prepared {
             normalization,
         })
     }
-}
-
-/// A torchvision weights file loaded into the architecture `config(classes, channels)` gives
-/// for the file's own classes and channels, with its classifier replaced by a seeded one when
-/// the file has another number of classes than `outputs` (ImageNet's 1,000).
-fn from_torchvision(
-    config: impl Fn(usize, usize) -> DenseNetConfig,
-    bytes: &[u8],
-    outputs: usize,
-    seed: u64,
-    device: &Device,
-) -> Result<DenseNet, ImportError> {
-    let (channels, classes) = weights_shape(bytes)?;
-    let loaded = load_torchvision_safetensors(config(classes, channels).init(device), bytes)?;
-    if classes == outputs {
-        return Ok(loaded);
-    }
-    // Not our outputs: a new classifier, seeded like the rest of the run and initialised as
-    // `DenseNetConfig::init` does (zero bias, as torchvision).
-    let features = config(outputs, channels).num_features();
-    let classifier = seeded_on(seed, device, |cpu| {
-        let mut linear = LinearConfig::new(features, outputs).init(cpu);
-        linear.bias = Some(Initializer::Zeros.init([outputs], cpu));
-        linear
-    });
-    Ok(DenseNet {
-        features: loaded.features,
-        classifier,
-    })
-}
-
-/// Input channels (`features.conv0.weight`'s second dimension) and classes
-/// (`classifier.weight`'s first) of a torchvision DenseNet weights file.
-fn weights_shape(bytes: &[u8]) -> Result<(usize, usize), ImportError> {
-    let file =
-        SafeTensors::deserialize(bytes).map_err(|e| ImportError::NotSafetensors(e.to_string()))?;
-    let dim = |key: &str, axis: usize| {
-        file.tensor(key)
-            .ok()
-            .and_then(|t| t.shape().get(axis).copied())
-            .ok_or_else(|| {
-                ImportError::NotSafetensors(format!("no `{key}`: not a torchvision DenseNet"))
-            })
-    };
-    Ok((
-        dim("features.conv0.weight", 1)?,
-        dim("classifier.weight", 0)?,
-    ))
 }
 
 /// Trains `level` from the prepared starting point and evaluates the best epoch on the test
@@ -1013,61 +968,6 @@ mod tests {
             Err(TrainCliError::Io { .. })
         ));
         let _ = fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn a_weights_header_gives_input_channels_and_classes() {
-        // The tiny torchvision fixture: 1 channel, 3 classes.
-        const GRAY: &[u8] =
-            include_bytes!("../../tests/fixtures/densenet_tiny/gray.weights.safetensors");
-        assert_eq!(weights_shape(GRAY).expect("header"), (1, 3));
-        assert!(weights_shape(b"not safetensors").is_err());
-    }
-
-    #[test]
-    fn torchvision_weights_keep_their_backbone_and_get_a_classifier_for_our_outputs() {
-        const GRAY: &[u8] =
-            include_bytes!("../../tests/fixtures/densenet_tiny/gray.weights.safetensors");
-        // The fixture's architecture: growth 4, blocks (2, 2), 8 stem maps, bottleneck 2.
-        let config = |classes, channels| {
-            DenseNetConfig::new(classes)
-                .with_in_channels(channels)
-                .with_growth_rate(4)
-                .with_block_config(vec![2, 2])
-                .with_num_init_features(8)
-                .with_bn_size(2)
-        };
-        let device = cpu_device();
-        let same = from_torchvision(config, GRAY, 3, 0, &device).expect("3 classes fit");
-        let replaced = from_torchvision(config, GRAY, 5, 0, &device).expect("loads");
-        let stem = |m: &DenseNet| {
-            m.features
-                .conv0
-                .weight
-                .val()
-                .into_data()
-                .try_into_vec::<f32>()
-                .expect("f32")
-        };
-        assert_eq!(stem(&same), stem(&replaced), "the backbone is the file's");
-        assert_eq!(
-            replaced.classifier.weight.val().dims(),
-            [config(5, 1).num_features(), 5]
-        );
-        let bias = replaced.classifier.bias.as_ref().expect("a bias").val();
-        assert!(
-            bias.into_data()
-                .try_into_vec::<f32>()
-                .expect("f32")
-                .iter()
-                .all(|b| *b == 0.0)
-        );
-        // Seeded: the same seed, the same new classifier.
-        let again = from_torchvision(config, GRAY, 5, 0, &device).expect("loads");
-        assert_eq!(
-            replaced.classifier.weight.val().into_data(),
-            again.classifier.weight.val().into_data()
-        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::densenet::{DenseNet, DenseNetConfig};
-use super::file::{ModelFileError, ModelMeta, load_model};
+use super::file::{ModelFileError, ModelMeta, load_model, read_meta};
 use super::import::{StoredTensor, current_key, load_state_dict, read_safetensors};
 use super::init::seeded_on;
 use super::pth::{self, zip::LOCAL_HEADER_MAGIC};
@@ -79,6 +79,8 @@ pub enum WeightsFamily {
     TorchvisionImageNet,
     /// torchxrayvision's chest X-ray DenseNet.
     TorchXRayVision,
+    /// A CXR Lab model file: its outputs and input are in its metadata.
+    CxrLab,
     /// Another DenseNet state dict.
     Other,
 }
@@ -95,6 +97,8 @@ pub struct Pretrained<'a> {
     /// The name of each classifier output, where known (torchxrayvision; `""` for an output the
     /// weights were not trained on).
     pub labels: Option<Vec<String>>,
+    /// The normalisation a CXR Lab model file records.
+    recorded_normalization: Option<Normalization>,
     tensors: Vec<(String, StoredTensor<'a>)>,
 }
 
@@ -138,7 +142,13 @@ impl<'a> Pretrained<'a> {
             .filter(|(k, _)| k != "op_threshs")
             .collect();
         let config = infer_config(&tensors)?;
-        let family = if is_xrv_class
+        let meta = match format {
+            WeightsFormat::Safetensors => read_meta(bytes).ok(),
+            WeightsFormat::TorchSave => None,
+        };
+        let family = if meta.is_some() {
+            WeightsFamily::CxrLab
+        } else if is_xrv_class
             || has_op_threshs
             || (config.in_channels == 1 && config.num_classes == XRV_PATHOLOGIES.len())
         {
@@ -149,6 +159,9 @@ impl<'a> Pretrained<'a> {
             WeightsFamily::Other
         };
         let labels = match family {
+            WeightsFamily::CxrLab => meta
+                .as_ref()
+                .map(|m| m.outputs.iter().map(|o| o.name().to_owned()).collect()),
             WeightsFamily::TorchXRayVision => file_labels
                 .filter(|l| l.len() == config.num_classes)
                 .or_else(|| {
@@ -182,6 +195,7 @@ impl<'a> Pretrained<'a> {
             family,
             config,
             labels,
+            recorded_normalization: meta.map(|m| m.input.normalization),
             tensors,
         })
     }
@@ -189,11 +203,13 @@ impl<'a> Pretrained<'a> {
     /// The input these weights expect: their channel count and normalisation, at `side`.
     #[must_use]
     pub fn input(&self, side: u32) -> InputSpec {
-        let normalization = match (self.family, self.config.in_channels) {
-            (WeightsFamily::TorchXRayVision, _) => XRV_NORMALIZATION,
-            (_, 3) => Normalization::IMAGENET,
-            _ => Normalization::Samplewise,
-        };
+        let normalization =
+            self.recorded_normalization
+                .unwrap_or(match (self.family, self.config.in_channels) {
+                    (WeightsFamily::TorchXRayVision, _) => XRV_NORMALIZATION,
+                    (_, 3) => Normalization::IMAGENET,
+                    _ => Normalization::Samplewise,
+                });
         InputSpec {
             side,
             channels: self.config.in_channels,
@@ -204,13 +220,27 @@ impl<'a> Pretrained<'a> {
     /// The classifier row that predicts `output`, where the weights name their outputs.
     #[must_use]
     pub fn row_of(&self, output: Output) -> Option<usize> {
-        let Output::Finding(finding) = output else {
-            return None;
-        };
         self.labels
             .as_ref()?
             .iter()
-            .position(|label| label == finding.name())
+            .position(|label| label == output.name())
+    }
+
+    /// The file's classifier row for each of `outputs`: by name where the file names its
+    /// outputs; by position for an unnamed classifier of exactly as many outputs (a
+    /// CheXNet-style file in NIH order, a state dict saved from a run with the same findings);
+    /// none otherwise (ImageNet).
+    fn rows_for(&self, outputs: &[Output]) -> Vec<Option<usize>> {
+        if self.labels.is_none() && self.config.num_classes == outputs.len() {
+            return (0..outputs.len()).map(Some).collect();
+        }
+        outputs.iter().map(|o| self.row_of(*o)).collect()
+    }
+
+    /// How many of `outputs` start from the file's classifier rows.
+    #[must_use]
+    pub fn kept_rows(&self, outputs: &[Output]) -> usize {
+        self.rows_for(outputs).iter().flatten().count()
     }
 
     /// The NIH findings these weights predict, in NIH order.
@@ -257,10 +287,14 @@ impl<'a> Pretrained<'a> {
                 c.num_classes,
                 self.findings().len()
             ),
-            WeightsFamily::Other => format!(
-                "{arch}, {} outputs, {channels}, new classifier ({format})",
-                c.num_classes
+            WeightsFamily::CxrLab => format!(
+                "CXR Lab {arch}, {} outputs ({}), {channels}",
+                c.num_classes,
+                self.labels.as_deref().unwrap_or_default().join(", ")
             ),
+            WeightsFamily::Other => {
+                format!("{arch}, {} outputs, {channels} ({format})", c.num_classes)
+            }
         }
     }
 
@@ -296,7 +330,7 @@ impl<'a> Pretrained<'a> {
         let mut arch = self.config.clone();
         arch.num_classes = outputs.len();
         let fresh = seeded_on(seed, &cpu, |cpu| arch.init(cpu));
-        let rows: Vec<Option<usize>> = outputs.iter().map(|o| self.row_of(*o)).collect();
+        let rows = self.rows_for(outputs);
         let classifier = if rows.iter().any(Option::is_some) {
             splice_rows(fresh.classifier, &loaded.classifier, &rows)?
         } else {
@@ -326,7 +360,7 @@ impl<'a> Pretrained<'a> {
         let (model, config) = self.model_for(&outputs, 0, device)?;
         let side = match self.family {
             WeightsFamily::TorchXRayVision => XRV_SIDE,
-            _ => 224,
+            _ => crate::data::DEFAULT_SIDE,
         };
         let mut meta = ModelMeta::new(config, outputs, self.input(side));
         meta.created_by = self.describe();

@@ -497,7 +497,7 @@ impl<'a> Machine<'a> {
 
 /// `[k0, v0, k1, v1, …]` → `[(k0, v0), …]`.
 fn pairs(flat: Vec<Value>) -> Result<Vec<(Value, Value)>, PickleError> {
-    if flat.len() % 2 != 0 {
+    if !flat.len().is_multiple_of(2) {
         return error("a dict in the pickle has a key without a value");
     }
     let mut out = Vec::with_capacity(flat.len() / 2);

@@ -106,3 +106,56 @@ fn compare_trains_each_level_on_the_same_split_and_prints_the_articles_table() {
         );
     }
 }
+
+/// `cxr train --weights` with torchxrayvision's format (a whole pickled `xrv.models.DenseNet`,
+/// here the tiny fixture): recognised by content, trained from, saved with its normalisation.
+#[test]
+fn train_starts_from_torchxrayvision_weights() {
+    use cxr_lab::cli::train::{TrainArgs, run as train};
+    use cxr_lab::model::pretrained::XRV_NORMALIZATION;
+
+    let dir = std::env::temp_dir().join(format!("cxr-xrv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = dir.join("model.safetensors");
+    let weights = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pth/xrv_tiny.pt"
+    );
+    let args: Vec<String> = [
+        "--images",
+        DEMO,
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--weights",
+        weights,
+        "--out",
+        &out.display().to_string(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let args = TrainArgs::parse(&args).expect("valid command line");
+    let report = train(&args, &mut |_| {}).expect("trains from the xrv weights");
+    assert!(
+        report
+            .initial_weights
+            .contains("torchxrayvision DenseNet (blocks [2, 2], growth 4), 18 outputs, 1 channel"),
+        "{}",
+        report.initial_weights
+    );
+    assert!(
+        report
+            .initial_weights
+            .contains("14 of 14 outputs start from its classifier"),
+        "{}",
+        report.initial_weights
+    );
+    let bytes = std::fs::read(&out).expect("model saved");
+    let meta = cxr_lab::model::file::read_meta(&bytes).expect("a model file");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(meta.input.channels, 1);
+    assert_eq!(meta.input.normalization, XRV_NORMALIZATION);
+    assert_eq!(meta.outputs.len(), Finding::ALL.len());
+}

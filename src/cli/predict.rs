@@ -16,7 +16,7 @@ use burn::tensor::Device;
 
 use crate::data::disk::walk;
 use crate::data::{ImageStore, decode_grey};
-use crate::model::file::{ModelFileError, load_model};
+use crate::model::pretrained::load_classifier;
 use crate::train::predict::{PredictError, predict};
 
 /// Images decoded and held at once: bounds memory on large folders (256 images at 512² are
@@ -28,13 +28,13 @@ const CHUNK: usize = 256;
 const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "dcm", "dicom"];
 
 /// The usage line printed on a wrong command line.
-pub const USAGE: &str =
-    "cxr predict --model MODEL.safetensors [--batch-size N] --csv OUT.csv IMAGE_OR_FOLDER...";
+pub const USAGE: &str = "cxr predict --model MODEL.safetensors|XRV.pt [--batch-size N] --csv OUT.csv IMAGE_OR_FOLDER...";
 
 /// `cxr predict`'s arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PredictArgs {
-    /// The CXR Lab model file (saved by the page or by [`crate::model::file::save_model`]).
+    /// The CXR Lab model file (saved by the page or by [`crate::model::file::save_model`]), or
+    /// torchxrayvision DenseNet weights.
     pub model: PathBuf,
     /// Image files and folders (walked recursively).
     pub inputs: Vec<PathBuf>,
@@ -110,12 +110,12 @@ pub enum PredictCliError {
         source: io::Error,
     },
     /// The model file could not be loaded.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {why}", path.display())]
     Model {
         /// The model file.
         path: PathBuf,
-        /// Why.
-        source: ModelFileError,
+        /// Why, as a sentence.
+        why: String,
     },
     /// The inputs hold no image files.
     #[error("no image files (.png, .jpg, .jpeg, .dcm) among the inputs")]
@@ -214,9 +214,10 @@ pub fn run(
         path: args.model.clone(),
         source,
     })?;
-    let (model, meta) = load_model(&bytes, device).map_err(|source| PredictCliError::Model {
+    // A CXR Lab model file, or weights that name their findings (torchxrayvision's).
+    let (model, meta) = load_classifier(&bytes, device).map_err(|why| PredictCliError::Model {
         path: args.model.clone(),
-        source,
+        why,
     })?;
     drop(bytes);
     let paths = image_paths(&args.inputs)?;
@@ -448,17 +449,8 @@ mod tests {
             batch_size: 4,
         };
         let error = run(&args, &cpu_device(), |_| {}).expect_err("weights only");
-        assert!(
-            matches!(
-                error,
-                PredictCliError::Model {
-                    source: ModelFileError::NotAModelFile,
-                    ..
-                }
-            ),
-            "{error:?}"
-        );
-        assert!(error.to_string().contains("Import weights"), "{error}");
+        assert!(matches!(error, PredictCliError::Model { .. }), "{error:?}");
+        assert!(error.to_string().contains("initial weights"), "{error}");
     }
 
     #[test]

@@ -148,14 +148,14 @@ pub fn classify_panel(props: &ClassifyPanelProps) -> Html {
             <h2>{ "Classify" }</h2>
             <div class="settings">
                 <label class="button">{ "Load a model file" }
-                    <input id="model-input" type="file" accept=".safetensors" onchange={on_model} />
+                    <input id="model-input" type="file" accept=".safetensors,.pth,.pt" onchange={on_model} />
                 </label>
                 if let Some(model) = &props.model {
                     <span id="model-info" data-outputs={model.outputs.len().to_string()}>
                         { format!("Model: {} — {} outputs, {}×{} input", model.source, model.outputs.len(), model.side, model.side) }
                     </span>
                 } else {
-                    <span class="hint">{ "Train a model above, or load a CXR Lab model file; then drop or pick X-rays here." }</span>
+                    <span class="hint">{ "Train a model above, or load a CXR Lab model file (or torchxrayvision DenseNet weights, .pt); then drop or pick X-rays here." }</span>
                 }
             </div>
             if let Some(model) = &props.model {

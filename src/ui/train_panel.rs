@@ -11,6 +11,7 @@ use web_sys::{Event, HtmlInputElement, HtmlSelectElement};
 use yew::{Callback, Html, Properties, TargetCast as _, function_component, html, use_state};
 
 use crate::augment::AugmentSpec;
+use crate::model::pretrained::Pretrained;
 use crate::protocol::{ModelChoice, OutputsChoice, TrainRequest, TrainingEnd};
 use crate::train::config::TrainConfig;
 use crate::train::preprocess::{InputSpec, Normalization};
@@ -70,11 +71,20 @@ pub struct TrainPanelProps {
     pub on_save: Callback<()>,
 }
 
+/// A picked initial-weights file and what it was recognised as (or why it cannot be used).
+#[derive(Clone, PartialEq)]
+struct PickedWeights {
+    name: String,
+    bytes: Rc<Vec<u8>>,
+    /// [`Pretrained::describe`], or the sentence saying why the file is refused.
+    recognised: Result<String, String>,
+}
+
 /// The panel.
 #[function_component(TrainPanel)]
 pub fn train_panel(props: &TrainPanelProps) -> Html {
     let form = use_state(Form::default);
-    let weights = use_state(|| None::<(String, Rc<Vec<u8>>)>);
+    let weights = use_state(|| None::<PickedWeights>);
     let running = props.training.as_ref().is_some_and(TrainingView::running);
 
     let select = |id: &'static str,
@@ -127,13 +137,25 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
             wasm_bindgen_futures::spawn_local(async move {
                 if let Ok(buffer) = JsFuture::from(file.array_buffer()).await {
                     let bytes = Uint8Array::new(&buffer).to_vec();
-                    weights.set(Some((file.name(), Rc::new(bytes))));
+                    // Only the zip directory and the pickle (or the safetensors header) are
+                    // read here; the tensors are converted in the worker.
+                    let recognised = Pretrained::read(&bytes).map(|w| w.describe());
+                    weights.set(Some(PickedWeights {
+                        name: file.name(),
+                        bytes: Rc::new(bytes),
+                        recognised,
+                    }));
                 }
             });
         })
     };
+    // A refused file is shown with its reason and not sent.
+    let usable = weights
+        .as_ref()
+        .filter(|w| w.recognised.is_ok())
+        .map(|w| w.bytes.clone());
     let make_request = {
-        let weights = weights.clone();
+        let usable = usable.clone();
         let f = f.clone();
         let augmentation = props.augmentation.clone();
         move || {
@@ -154,19 +176,19 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
                 batch_size: f.batch,
                 epochs: f.epochs,
                 learning_rate: f.learning_rate,
-                freeze_backbone: f.freeze && weights.is_some(),
+                freeze_backbone: f.freeze && usable.is_some(),
                 ..TrainConfig::default()
             };
             TrainRequest {
                 config,
-                model: if weights.is_some() {
+                model: if usable.is_some() {
                     ModelChoice::DenseNet121
                 } else {
                     f.model
                 },
                 outputs: f.outputs,
                 augmentation,
-                weights: weights.as_ref().map(|(_, bytes)| bytes.to_vec()),
+                weights: usable.as_ref().map(|bytes| bytes.to_vec()),
             }
         }
     };
@@ -214,11 +236,14 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
                 <label>{ "Batch " }{ number("train-batch", f.batch.to_string(), "1", |f, v| f.batch = v as usize) }</label>
                 <label>{ "Epochs " }{ number("train-epochs", f.epochs.to_string(), "1", |f, v| f.epochs = v as usize) }</label>
                 <label>{ "Learning rate " }{ number("train-lr", f.learning_rate.to_string(), "0.0001", |f, v| f.learning_rate = v) }</label>
-                <label class="button">{ "Initial weights (.safetensors)" }
-                    <input id="train-weights" type="file" accept=".safetensors" onchange={on_weights} disabled={running} />
+                <label class="button" title="torchvision or torchxrayvision DenseNet weights, or a CXR Lab model file">{ "Initial weights (.pth, .pt, .safetensors)" }
+                    <input id="train-weights" type="file" accept=".pth,.pt,.safetensors" onchange={on_weights} disabled={running} />
                 </label>
-                if let Some((name, _)) = &*weights {
-                    <span id="train-weights-name">{ format!("{name} (torchvision DenseNet121, ImageNet)") }</span>
+                if let Some(PickedWeights { name, recognised: Err(why), .. }) = &*weights {
+                    <span id="train-weights-error" class="error">{ format!("{name}: {why}") }</span>
+                }
+                if let Some(PickedWeights { name, recognised: Ok(what), .. }) = &*weights {
+                    <span id="train-weights-name">{ format!("{name}: {what}") }</span>
                     <label><input id="train-freeze" type="checkbox" checked={f.freeze} disabled={running}
                         onchange={{
                             let form = form.clone();

@@ -19,7 +19,7 @@ use gloo_worker::{HandlerId, Worker, WorkerScope};
 use crate::data::Output;
 use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
 use crate::model::densenet::DenseNet;
-use crate::model::file::load_model;
+use crate::model::pretrained::load_classifier;
 use crate::protocol::{LoadProgress, ModelInfo, Request, Response, TrainRequest, TrainingEnd};
 use crate::train::classify::classify;
 use crate::train::preprocess::InputSpec;
@@ -203,7 +203,7 @@ async fn serve(
                 }
                 Some(Response::ComparisonEnded)
             }
-            Request::LoadModel(bytes) => Some(match load_model(&bytes, &device) {
+            Request::LoadModel(bytes) => Some(match load_classifier(&bytes, &device) {
                 Ok((model, meta)) => {
                     let info = ModelInfo {
                         source: meta.created_by.clone(),

@@ -680,4 +680,47 @@ mod tests {
             assert!((got - want).abs() < 1e-2, "{got} vs {want}");
         }
     }
+
+    /// Full-size DenseNet121 files written by `make_fixture.py --full DIR` (too big to commit):
+    /// torchvision's published layout (legacy names, 1,000 classes) and a whole pickled xrv
+    /// DenseNet121. Prints how long recognising and loading take.
+    #[test]
+    #[ignore = "needs CXR_PTH_FULL=DIR from make_fixture.py --full DIR"]
+    fn full_size_files() {
+        let dir = std::path::PathBuf::from(std::env::var("CXR_PTH_FULL").expect("CXR_PTH_FULL"));
+        for (name, family, channels, classes) in [
+            (
+                "torchvision_legacy",
+                WeightsFamily::TorchvisionImageNet,
+                3,
+                1000,
+            ),
+            ("xrv_tiny", WeightsFamily::TorchXRayVision, 1, 18),
+        ] {
+            let ext = if name == "xrv_tiny" { "pt" } else { "pth" };
+            let bytes = std::fs::read(dir.join(format!("{name}.{ext}"))).expect("full file");
+            let io = std::fs::read(dir.join(format!("{name}.io.safetensors"))).expect("io");
+            let started = std::time::Instant::now();
+            let weights = Pretrained::read(&bytes).expect("recognised");
+            let read_s = started.elapsed().as_secs_f64();
+            assert_eq!(weights.family, family);
+            assert_eq!(weights.config.block_config, vec![6, 12, 24, 16]);
+            assert_eq!(
+                (weights.config.in_channels, weights.config.num_classes),
+                (channels, classes)
+            );
+            let started = std::time::Instant::now();
+            let model = weights.load(&cpu_device()).expect("fits");
+            let load_s = started.elapsed().as_secs_f64();
+            let (expected, _) = read(&io, "logits");
+            assert_close(&logits(&model, input(&io)), &expected, name);
+            println!(
+                "{name}: {} MB, {} tensors; recognised in {read_s:.3} s, loaded in {load_s:.2} s; \
+                 {}",
+                bytes.len() / 1_000_000,
+                weights.tensors.len(),
+                weights.describe()
+            );
+        }
+    }
 }

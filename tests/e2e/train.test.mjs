@@ -10,6 +10,10 @@ import { ROOT, startServer, openPage as open, assertOnlyOwnOrigin } from './util
 const LOAD_TIMEOUT = 120_000;
 const SAMPLE = join(ROOT, 'www', 'demo', 'nih800', 'train', '1_abnormal', '00000001_000.png');
 const TRAIN_TIMEOUT = 600_000;
+// Tiny networks in the formats of torchvision's and torchxrayvision's published weights
+// (tests/fixtures/pth/make_fixture.py).
+const TORCHVISION_PTH = join(ROOT, 'tests', 'fixtures', 'pth', 'torchvision_legacy.pth');
+const XRV_PT = join(ROOT, 'tests', 'fixtures', 'pth', 'xrv_tiny.pt');
 
 let server;
 before(async () => { server = await startServer(); });
@@ -155,6 +159,47 @@ test('Compare augmentation levels trains none, basic and complex, resumes after 
     const lines = readFileSync(await csv.path(), 'utf8').trim().split('\n');
     assert.equal(lines[0], 'output,level,auc,ci_low,ci_high');
     assert.equal(lines.length, 1 + 3 * 15);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('Initial weights: .pth and .pt files are recognised by content, trained from, and xrv weights classify as they are', async () => {
+  const { page, errors, close } = await open(server.origin, { webgpu: false });
+  try {
+    await loadDemo(page);
+    // Not weights (a PNG): a sentence, and nothing is sent.
+    await page.setInputFiles('#train-weights', [SAMPLE]);
+    await page.locator('#train-weights-error').waitFor({ timeout: 30_000 });
+    assert.match(await page.textContent('#train-weights-error'), /not a weights file/);
+    await page.setInputFiles('#train-weights', [TORCHVISION_PTH]);
+    await page.locator('#train-weights-name').waitFor({ timeout: 30_000 });
+    assert.match(await page.textContent('#train-weights-name'),
+      /torchvision_legacy\.pth: DenseNet \(blocks \[2, 2\], growth 4\), 3 outputs, 3 channels \(torch\.save\)/);
+    await page.setInputFiles('#train-weights', [XRV_PT]);
+    await page.waitForFunction(() => document.querySelector('#train-weights-name')?.textContent.includes('xrv_tiny.pt'),
+      null, { timeout: 30_000 });
+    assert.match(await page.textContent('#train-weights-name'),
+      /torchxrayvision DenseNet .*, 18 outputs, 1 channel, 14 mapped to NIH findings/);
+    await page.selectOption('#train-side', '64');
+    await page.fill('#train-epochs', '1');
+    await page.press('#train-epochs', 'Tab');
+    await page.click('#train-start');
+    await page.locator('#train-result').waitFor({ timeout: TRAIN_TIMEOUT });
+    assert.match(await page.textContent('#train-result'), /finished|stopped early/);
+
+    // The xrv file as a model to classify with, before any training of ours.
+    await page.setInputFiles('#model-input', [XRV_PT]);
+    await page.waitForFunction(() => document.querySelector('#model-info')?.textContent.includes('torchxrayvision'),
+      null, { timeout: 60_000 });
+    assert.equal(await page.getAttribute('#model-info', 'data-outputs'), '14');
+    await page.setInputFiles('#classify-input', [SAMPLE]);
+    const classified = page.locator('.classified[data-name="00000001_000.png"]');
+    await classified.waitFor({ timeout: TRAIN_TIMEOUT });
+    const ps = await classified.locator('tr.bar-row').evaluateAll((els) => els.map((e) => Number(e.dataset.p)));
+    assert.equal(ps.length, 14);
+    assert.ok(ps.every((p) => p > 0 && p < 1), `${ps}`);
     assert.deepEqual(errors, []);
   } finally {
     await close();

@@ -42,7 +42,8 @@ pub struct TrainRequest {
     /// or a pair" forms with untagged enums, which the worker channel's bincode cannot decode.
     #[serde(with = "json_text")]
     pub augmentation: AugmentSpec,
-    /// Initial weights: a torchvision DenseNet `.safetensors` (ImageNet) file's bytes.
+    /// Initial weights: a pretrained DenseNet file's bytes (`.pth`, `.pt`, `.safetensors`; see
+    /// [`crate::model::pretrained`]).
     pub weights: Option<Vec<u8>>,
 }
 

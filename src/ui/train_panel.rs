@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use js_sys::Uint8Array;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Event, HtmlInputElement, HtmlSelectElement};
+use web_sys::{DragEvent, Event, HtmlInputElement, HtmlSelectElement};
 use yew::{Callback, Html, Properties, TargetCast as _, function_component, html, use_state};
 
 use crate::augment::AugmentSpec;
@@ -125,30 +125,60 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
         .filter(|s| *s <= props.stored_side.max(64))
         .collect();
 
-    let on_weights = {
+    // Picked in the dialog or dropped on the button: the same reading and recognition.
+    let pick_weights = {
         let weights = weights.clone();
-        Callback::from(move |e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            let Some(file) = input.files().and_then(|list| list.get(0)) else {
+        Callback::from(move |file: Option<web_sys::File>| {
+            let Some(file) = file else {
                 weights.set(None);
                 return;
             };
             let weights = weights.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(buffer) = JsFuture::from(file.array_buffer()).await {
-                    let bytes = Uint8Array::new(&buffer).to_vec();
+                let recognised = match JsFuture::from(file.array_buffer()).await {
+                    Ok(buffer) => Ok(Uint8Array::new(&buffer).to_vec()),
+                    Err(_) => Err("the browser could not read the file".to_owned()),
+                };
+                let (bytes, recognised) = match recognised {
                     // Only the zip directory and the pickle (or the safetensors header) are
                     // read here; the tensors are converted in the worker.
-                    let recognised = Pretrained::read(&bytes).map(|w| w.describe());
-                    weights.set(Some(PickedWeights {
-                        name: file.name(),
-                        bytes: Rc::new(bytes),
-                        recognised,
-                    }));
-                }
+                    Ok(bytes) => {
+                        let recognised = Pretrained::read(&bytes).map(|w| w.describe());
+                        (bytes, recognised)
+                    }
+                    Err(why) => (Vec::new(), Err(why)),
+                };
+                weights.set(Some(PickedWeights {
+                    name: file.name(),
+                    bytes: Rc::new(bytes),
+                    recognised,
+                }));
             });
         })
     };
+    let on_weights = {
+        let pick_weights = pick_weights.clone();
+        Callback::from(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            pick_weights.emit(input.files().and_then(|list| list.get(0)));
+        })
+    };
+    let on_weights_drop = Callback::from(move |e: DragEvent| {
+        e.prevent_default();
+        // Not the Data panel's drop: these are weights, not X-rays.
+        e.stop_propagation();
+        if running {
+            return;
+        }
+        let file = e
+            .data_transfer()
+            .and_then(|data| data.files())
+            .and_then(|list| list.get(0));
+        if file.is_some() {
+            pick_weights.emit(file);
+        }
+    });
+    let on_weights_dragover = Callback::from(|e: DragEvent| e.prevent_default());
     // A refused file is shown with its reason and not sent.
     let usable = weights
         .as_ref()
@@ -236,7 +266,8 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
                 <label>{ "Batch " }{ number("train-batch", f.batch.to_string(), "1", |f, v| f.batch = v as usize) }</label>
                 <label>{ "Epochs " }{ number("train-epochs", f.epochs.to_string(), "1", |f, v| f.epochs = v as usize) }</label>
                 <label>{ "Learning rate " }{ number("train-lr", f.learning_rate.to_string(), "0.0001", |f, v| f.learning_rate = v) }</label>
-                <label class="button" title="torchvision or torchxrayvision DenseNet weights, or a CXR Lab model file">{ "Initial weights (.pth, .pt, .safetensors)" }
+                <label class="button" title="torchvision or torchxrayvision DenseNet weights, or a CXR Lab model file: pick or drop one here"
+                    ondrop={on_weights_drop} ondragover={on_weights_dragover}>{ "Initial weights (.pth, .pt, .safetensors)" }
                     <input id="train-weights" type="file" accept=".pth,.pt,.safetensors" onchange={on_weights} disabled={running} />
                 </label>
                 if let Some(PickedWeights { name, recognised: Err(why), .. }) = &*weights {

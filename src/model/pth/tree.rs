@@ -23,10 +23,16 @@ use crate::model::import::{StoredDtype, StoredTensor};
 /// instead of overflowing the stack.
 const MAX_DEPTH: usize = 64;
 
+/// How many values the walk visits at most. DenseNet121 pickled whole is about 2,000; the memo
+/// lets a small pickle reference one dict from many places, so a hostile file could otherwise
+/// make a walk of 2^64 steps out of 64 nested pairs of references.
+const MAX_VISITS: usize = 1_000_000;
+
 /// What the walk found.
 struct Collector<'a, 'f> {
     storage: &'f dyn Fn(&str) -> Option<&'a [u8]>,
     tensors: Vec<(String, StoredTensor<'a>)>,
+    visits: usize,
 }
 
 /// Walks `root`; `storage(key)` gives the bytes of archive entry `data/<key>`.
@@ -37,6 +43,7 @@ pub(super) fn collect<'a>(
     let mut collector = Collector {
         storage,
         tensors: Vec::new(),
+        visits: 0,
     };
     collector.walk(root, "", 0)?;
     let mut tensors = collector.tensors;
@@ -59,9 +66,10 @@ pub(super) fn collect<'a>(
 
 impl<'a> Collector<'a, '_> {
     fn walk(&mut self, value: &Value, path: &str, depth: usize) -> Result<(), PthError> {
-        if depth > MAX_DEPTH {
+        self.visits += 1;
+        if depth > MAX_DEPTH || self.visits > MAX_VISITS {
             return Err(PthError(
-                "the PyTorch file nests deeper than any model does".to_owned(),
+                "the PyTorch file nests deeper or wider than any model does".to_owned(),
             ));
         }
         match value {
@@ -350,6 +358,26 @@ mod tests {
         let mut plain = vec![tensor("features.conv0.weight"), tensor("classifier.bias")];
         strip_common_prefix(&mut plain);
         assert_eq!(plain[0].0, "features.conv0.weight");
+    }
+
+    #[test]
+    fn shared_references_cannot_make_the_walk_exponential() {
+        // d0 = {}; d(i+1) = {"a": d(i), "b": d(i)}: 2^41 paths through 40 small dicts.
+        let mut pickle = b"\x80\x02}q\x00".to_vec();
+        for i in 0..40u8 {
+            pickle.extend_from_slice(b"}(X\x01\x00\x00\x00ah");
+            pickle.push(i);
+            pickle.extend_from_slice(b"X\x01\x00\x00\x00bh");
+            pickle.push(i);
+            pickle.extend_from_slice(b"uq");
+            pickle.push(i + 1);
+        }
+        pickle.push(b'.');
+        let root = super::super::pickle::unpickle(&pickle).expect("a valid pickle");
+        let started = std::time::Instant::now();
+        let result = collect(&root, &|_| None);
+        assert!(result.is_err());
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
     }
 
     #[test]

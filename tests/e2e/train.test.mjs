@@ -199,7 +199,9 @@ test('Initial weights: .pth and .pt files are recognised by content, trained fro
     await classified.waitFor({ timeout: TRAIN_TIMEOUT });
     const ps = await classified.locator('tr.bar-row').evaluateAll((els) => els.map((e) => Number(e.dataset.p)));
     assert.equal(ps.length, 14);
-    assert.ok(ps.every((p) => p > 0 && p < 1), `${ps}`);
+    // The fixture's random weights see inputs of ±1024 (xrv's scale) and saturate: 0 and 1 are
+    // fine here; PyTorch's own numbers are checked natively (src/model/pretrained.rs).
+    assert.ok(ps.every((p) => p >= 0 && p <= 1), `${ps}`);
     assert.deepEqual(errors, []);
   } finally {
     await close();

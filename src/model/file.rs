@@ -108,40 +108,7 @@ impl ModelMeta {
                 c.in_channels, self.input.channels
             ));
         }
-        let sizes = [
-            ("num_classes", c.num_classes),
-            ("in_channels", c.in_channels),
-            ("growth_rate", c.growth_rate),
-            ("num_init_features", c.num_init_features),
-            ("bn_size", c.bn_size),
-        ];
-        for (name, size) in sizes {
-            if size == 0 || size > MAX_WIDTH {
-                return bad(format!("{name} is {size}; expected 1 to {MAX_WIDTH}"));
-            }
-        }
-        if c.block_config.is_empty() || c.block_config.iter().sum::<usize>() > MAX_LAYERS {
-            return bad(format!(
-                "block_config {:?}: expected 1 or more blocks of at most {MAX_LAYERS} layers \
-                 in all",
-                c.block_config
-            ));
-        }
-        // Follows the channel count through the blocks as `DenseNetConfig::init` does; a
-        // transition that halved it to zero would make burn panic.
-        let mut channels = c.num_init_features;
-        for (i, &layers) in c.block_config.iter().enumerate() {
-            channels += layers * c.growth_rate;
-            if channels > MAX_WIDTH {
-                return bad(format!("block {} reaches {channels} channels", i + 1));
-            }
-            if i + 1 < c.block_config.len() {
-                channels /= 2;
-                if channels == 0 {
-                    return bad(format!("transition {} leaves no channels", i + 1));
-                }
-            }
-        }
+        check_architecture(c).map_err(ModelFileError::Inconsistent)?;
         // The stem divides the side by 4 and each transition by 2: an input smaller than that
         // leaves nothing to pool.
         let shrink = 4u64 << (c.block_config.len() - 1).min(40);
@@ -153,6 +120,49 @@ impl ModelMeta {
         }
         Ok(())
     }
+}
+
+/// Checks that `c` can be built without a panic (burn's layer constructors assert non-zero
+/// sizes) or an unbounded allocation: what any architecture read from a file must pass.
+///
+/// # Errors
+/// The first problem, as a phrase.
+pub fn check_architecture(c: &DenseNetConfig) -> Result<(), String> {
+    let sizes = [
+        ("num_classes", c.num_classes),
+        ("in_channels", c.in_channels),
+        ("growth_rate", c.growth_rate),
+        ("num_init_features", c.num_init_features),
+        ("bn_size", c.bn_size),
+    ];
+    for (name, size) in sizes {
+        if size == 0 || size > MAX_WIDTH {
+            return Err(format!("{name} is {size}; expected 1 to {MAX_WIDTH}"));
+        }
+    }
+    if c.block_config.is_empty() || c.block_config.iter().sum::<usize>() > MAX_LAYERS {
+        return Err(format!(
+            "block_config {:?}: expected 1 or more blocks of at most {MAX_LAYERS} layers \
+             in all",
+            c.block_config
+        ));
+    }
+    // Follows the channel count through the blocks as `DenseNetConfig::init` does; a
+    // transition that halved it to zero would make burn panic.
+    let mut channels = c.num_init_features;
+    for (i, &layers) in c.block_config.iter().enumerate() {
+        channels += layers * c.growth_rate;
+        if channels > MAX_WIDTH {
+            return Err(format!("block {} reaches {channels} channels", i + 1));
+        }
+        if i + 1 < c.block_config.len() {
+            channels /= 2;
+            if channels == 0 {
+                return Err(format!("transition {} leaves no channels", i + 1));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why a model file could not be written or read.

@@ -24,7 +24,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::densenet::{DenseNet, DenseNetConfig};
-use super::file::{ModelFileError, ModelMeta, load_model, read_meta};
+use super::file::{ModelFileError, ModelMeta, check_architecture, load_model, read_meta};
 use super::import::{StoredTensor, current_key, load_state_dict, read_safetensors};
 use super::init::seeded_on;
 use super::pth::{self, zip::LOCAL_HEADER_MAGIC};
@@ -172,24 +172,8 @@ impl<'a> Pretrained<'a> {
         };
         // The same checks a model file's architecture passes, so that building it cannot panic
         // or allocate without bound.
-        ModelMeta::new(
-            config.clone(),
-            (0..config.num_classes.min(1))
-                .map(|_| Output::Abnormal)
-                .collect(),
-            InputSpec {
-                side: 1 << 20,
-                channels: config.in_channels,
-                normalization: Normalization::UnitRange,
-            },
-        )
-        .check()
-        .or_else(|e| match e {
-            // `check` compares the class count with the (placeholder) outputs; everything
-            // else it says is about the architecture.
-            ModelFileError::Inconsistent(why) if why.contains("outputs but") => Ok(()),
-            other => Err(format!("these weights are not a usable DenseNet: {other}")),
-        })?;
+        check_architecture(&config)
+            .map_err(|why| format!("these weights are not a usable DenseNet: {why}"))?;
         Ok(Pretrained {
             format,
             family,

@@ -504,6 +504,7 @@ mod tests {
         include_bytes!("../../tests/fixtures/pth/torchvision_legacy.io.safetensors");
     const XRV: &[u8] = include_bytes!("../../tests/fixtures/pth/xrv_tiny.pt");
     const XRV_IO: &[u8] = include_bytes!("../../tests/fixtures/pth/xrv_tiny.io.safetensors");
+    const XRV_LEGACY: &[u8] = include_bytes!("../../tests/fixtures/pth/xrv_tiny_legacy.pt");
     const GRAY_SAFETENSORS: &[u8] =
         include_bytes!("../../tests/fixtures/densenet_tiny/gray.weights.safetensors");
 
@@ -567,6 +568,17 @@ mod tests {
             "torchxrayvision DenseNet (blocks [2, 2], growth 4), 18 outputs, 1 channel, 14 \
              mapped to NIH findings (torch.save)"
         );
+        let model = weights.load(&cpu_device()).expect("weights fit");
+        let (expected, _) = read(XRV_IO, "logits");
+        assert_close(&logits(&model, input(XRV_IO)), &expected, "logits");
+    }
+
+    #[test]
+    fn xrv_in_the_legacy_format_matches_pytorch() {
+        // The format of xrv's published files (saved before PyTorch 1.6).
+        let weights = Pretrained::read(XRV_LEGACY).expect("legacy fixture is recognised");
+        assert_eq!(weights.family, WeightsFamily::TorchXRayVision);
+        assert_eq!(weights.format, WeightsFormat::TorchSave);
         let model = weights.load(&cpu_device()).expect("weights fit");
         let (expected, _) = read(XRV_IO, "logits");
         assert_close(&logits(&model, input(XRV_IO)), &expected, "logits");
@@ -672,18 +684,31 @@ mod tests {
     #[ignore = "needs CXR_PTH_FULL=DIR from make_fixture.py --full DIR"]
     fn full_size_files() {
         let dir = std::path::PathBuf::from(std::env::var("CXR_PTH_FULL").expect("CXR_PTH_FULL"));
-        for (name, family, channels, classes) in [
+        for (name, io, family, channels, classes) in [
             (
+                "torchvision_legacy.pth",
                 "torchvision_legacy",
                 WeightsFamily::TorchvisionImageNet,
                 3,
                 1000,
             ),
-            ("xrv_tiny", WeightsFamily::TorchXRayVision, 1, 18),
+            (
+                "xrv_tiny.pt",
+                "xrv_tiny",
+                WeightsFamily::TorchXRayVision,
+                1,
+                18,
+            ),
+            (
+                "xrv_tiny_legacy.pt",
+                "xrv_tiny",
+                WeightsFamily::TorchXRayVision,
+                1,
+                18,
+            ),
         ] {
-            let ext = if name == "xrv_tiny" { "pt" } else { "pth" };
-            let bytes = std::fs::read(dir.join(format!("{name}.{ext}"))).expect("full file");
-            let io = std::fs::read(dir.join(format!("{name}.io.safetensors"))).expect("io");
+            let bytes = std::fs::read(dir.join(name)).expect("full file");
+            let io = std::fs::read(dir.join(format!("{io}.io.safetensors"))).expect("io");
             let started = std::time::Instant::now();
             let weights = Pretrained::read(&bytes).expect("recognised");
             let read_s = started.elapsed().as_secs_f64();

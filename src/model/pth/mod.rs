@@ -8,9 +8,10 @@
 //! Nothing in the file is executed: Python's `torch.load(weights_only=False)` would import and
 //! call every class the pickle names; here they stay names.
 //!
-//! The legacy format of PyTorch before 1.6 (a bare pickle followed by raw storages, no zip) is
-//! refused with a sentence on how to re-save it.
+//! The legacy format of PyTorch before 1.6 (pickles followed by raw storages, no zip; the format
+//! of torchxrayvision's published weights) is read by [`legacy`].
 
+mod legacy;
 pub mod pickle;
 mod tree;
 pub mod zip;
@@ -63,18 +64,14 @@ pub fn is_legacy_torch_save(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19")
 }
 
-/// Reads a `torch.save` archive.
+/// Reads a `torch.save` file: a zip archive, or the legacy format.
 ///
 /// # Errors
-/// A [`PthError`] sentence: not a zip, the legacy format, no `data.pkl`, a big-endian file, a
-/// tensor whose storage is missing or too short, a strided view.
+/// A [`PthError`] sentence: not a zip, no `data.pkl`, a big-endian file, a tensor whose storage
+/// is missing or too short, a strided view.
 pub fn read_pth(bytes: &[u8]) -> Result<PthFile<'_>, PthError> {
     if is_legacy_torch_save(bytes) {
-        return Err(PthError(
-            "this is PyTorch's legacy file format (saved by torch before 1.6): load it in \
-             Python and save it again with a recent torch (torch.save(torch.load(path)))"
-                .to_owned(),
-        ));
+        return legacy::read_legacy(bytes);
     }
     let entries = zip::read_entries(bytes)?;
     let pickle = entries
@@ -111,6 +108,7 @@ mod tests {
 
     const TORCHVISION: &[u8] = include_bytes!("../../../tests/fixtures/pth/torchvision_legacy.pth");
     const XRV: &[u8] = include_bytes!("../../../tests/fixtures/pth/xrv_tiny.pt");
+    const XRV_LEGACY: &[u8] = include_bytes!("../../../tests/fixtures/pth/xrv_tiny_legacy.pt");
 
     #[test]
     fn a_state_dict_gives_its_keys_in_order() {
@@ -155,10 +153,31 @@ mod tests {
     }
 
     #[test]
-    fn the_legacy_format_is_refused_with_advice() {
-        let legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
-        let message = read_pth(legacy).expect_err("legacy").to_string();
-        assert!(message.contains("torch.save"), "{message}");
+    fn the_legacy_format_gives_the_same_tensors() {
+        let zip = read_pth(XRV).expect("zip fixture reads");
+        let legacy = read_pth(XRV_LEGACY).expect("legacy fixture reads");
+        assert_eq!(legacy.module_class, zip.module_class);
+        assert_eq!(legacy.tensors.len(), zip.tensors.len());
+        for ((lk, lt), (zk, zt)) in legacy.tensors.iter().zip(&zip.tensors) {
+            assert_eq!(lk, zk);
+            assert_eq!(
+                (&lt.shape, &lt.dtype, lt.data),
+                (&zt.shape, &zt.dtype, zt.data),
+                "{lk}"
+            );
+        }
+    }
+
+    #[test]
+    fn damaged_legacy_files_are_errors_not_panics() {
+        for len in (0..XRV_LEGACY.len()).step_by(61) {
+            assert!(read_pth(&XRV_LEGACY[..len]).is_err(), "truncated at {len}");
+        }
+        for at in (0..XRV_LEGACY.len()).step_by(11) {
+            let mut bad = XRV_LEGACY.to_vec();
+            bad[at] ^= 0xA5;
+            let _ = read_pth(&bad);
+        }
     }
 
     #[test]

@@ -150,6 +150,19 @@ struct Machine<'a> {
     /// Stack lengths at each open `MARK`.
     marks: Vec<usize>,
     memo: HashMap<u64, Value>,
+    /// Every persistent id read, in order.
+    persistent_ids: Vec<Rc<Value>>,
+}
+
+/// One pickle read from the start of a byte stream.
+#[derive(Debug)]
+pub struct Unpickled {
+    /// The value `STOP` leaves.
+    pub value: Value,
+    /// Every persistent id the pickle holds (torch: its storages), in order.
+    pub persistent_ids: Vec<Rc<Value>>,
+    /// How many bytes the pickle took, up to and including `STOP`.
+    pub len: usize,
 }
 
 /// Reads one pickle from `bytes` and returns the value `STOP` leaves.
@@ -157,14 +170,29 @@ struct Machine<'a> {
 /// # Errors
 /// A [`PickleError`]: truncated data, an opcode outside the supported subset, a malformed stack.
 pub fn unpickle(bytes: &[u8]) -> Result<Value, PickleError> {
+    Ok(unpickle_prefix(bytes)?.value)
+}
+
+/// Reads the pickle at the start of `bytes`; what follows its `STOP` is left alone (PyTorch's
+/// legacy format writes several pickles and then raw storages one after another).
+///
+/// # Errors
+/// As [`unpickle`].
+pub fn unpickle_prefix(bytes: &[u8]) -> Result<Unpickled, PickleError> {
     let mut machine = Machine {
         bytes,
         at: 0,
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        persistent_ids: Vec::new(),
     };
-    machine.run()
+    let value = machine.run()?;
+    Ok(Unpickled {
+        value,
+        persistent_ids: machine.persistent_ids,
+        len: machine.at,
+    })
 }
 
 impl<'a> Machine<'a> {
@@ -427,8 +455,9 @@ impl<'a> Machine<'a> {
                     // reads: it is dropped.
                 }
                 b'Q' => {
-                    let id = self.pop()?;
-                    self.stack.push(Value::PersistentId(Rc::new(id)));
+                    let id = Rc::new(self.pop()?);
+                    self.persistent_ids.push(id.clone());
+                    self.stack.push(Value::PersistentId(id));
                 }
                 b'q' => {
                     let index = u64::from(self.u8()?);
@@ -524,8 +553,20 @@ fn long(bytes: &[u8]) -> Result<i64, PickleError> {
 
 /// What `callable(*args)` stands for, without calling anything.
 fn call(callable: Value, args: Value) -> Result<Value, PickleError> {
-    let Value::Global(global) = callable else {
-        return error("the pickle calls something that is not a global");
+    let global = match callable {
+        Value::Global(global) => global,
+        // PyTorch's legacy format saves an `nn.Module` class as the persistent id
+        // `('module', cls, source_file, source)`.
+        Value::PersistentId(id) => match &*id {
+            Value::Tuple(items) => match &items[..] {
+                [kind, Value::Global(global), ..] if kind.as_str() == Some("module") => {
+                    global.clone()
+                }
+                _ => return error("the pickle calls a persistent id that is not a class"),
+            },
+            _ => return error("the pickle calls a persistent id that is not a class"),
+        },
+        _ => return error("the pickle calls something that is not a global"),
     };
     let first = match &args {
         Value::Tuple(items) => items.first().cloned(),

@@ -161,11 +161,23 @@ impl<'a> Collector<'a, '_> {
         let Value::Tuple(id) = &**id else {
             return Err(bad("its storage id is not a tuple"));
         };
-        let [kind, Value::Global(storage_type), key, _location, numel] = &id[..] else {
+        // Legacy files add a sixth element, a view of another storage (PyTorch < 0.4).
+        let [
+            kind,
+            Value::Global(storage_type),
+            key,
+            _location,
+            numel,
+            view @ ..,
+        ] = &id[..]
+        else {
             return Err(bad(
                 "its storage id is not ('storage', type, key, location, numel)",
             ));
         };
+        if view.iter().any(|v| !matches!(v, Value::None)) {
+            return Err(bad("its storage is a view of another (PyTorch before 0.4)"));
+        }
         if kind.as_str() != Some("storage") {
             return Err(bad("its storage id is not a storage"));
         }
@@ -252,7 +264,7 @@ fn storage_dtype(name: &str) -> StoredDtype {
     }
 }
 
-fn element_size(name: &str) -> Option<usize> {
+pub(super) fn element_size(name: &str) -> Option<usize> {
     Some(match name {
         "DoubleStorage" | "LongStorage" | "ComplexFloatStorage" => 8,
         "FloatStorage" | "IntStorage" => 4,

@@ -14,6 +14,8 @@ const TRAIN_TIMEOUT = 600_000;
 // (tests/fixtures/pth/make_fixture.py).
 const TORCHVISION_PTH = join(ROOT, 'tests', 'fixtures', 'pth', 'torchvision_legacy.pth');
 const XRV_PT = join(ROOT, 'tests', 'fixtures', 'pth', 'xrv_tiny.pt');
+// The same model in PyTorch's legacy (pre-1.6) format, that of xrv's published files.
+const XRV_LEGACY_PT = join(ROOT, 'tests', 'fixtures', 'pth', 'xrv_tiny_legacy.pt');
 
 let server;
 before(async () => { server = await startServer(); });
@@ -189,8 +191,8 @@ test('Initial weights: .pth and .pt files are recognised by content, trained fro
     await page.locator('#train-result').waitFor({ timeout: TRAIN_TIMEOUT });
     assert.match(await page.textContent('#train-result'), /finished|stopped early/);
 
-    // The xrv file as a model to classify with, before any training of ours.
-    await page.setInputFiles('#model-input', [XRV_PT]);
+    // The xrv file (legacy format) as a model to classify with, before any training of ours.
+    await page.setInputFiles('#model-input', [XRV_LEGACY_PT]);
     await page.waitForFunction(() => document.querySelector('#model-info')?.textContent.includes('torchxrayvision'),
       null, { timeout: 60_000 });
     assert.equal(await page.getAttribute('#model-info', 'data-outputs'), '14');

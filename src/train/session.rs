@@ -6,7 +6,7 @@
 use burn::module::Module;
 use burn::tensor::Device;
 
-use super::augmenter::{Augmenter, SpecAugmenter};
+use super::augmenter::{Augmenter, augmenter_for};
 use super::examples::{Examples, SplitExamples, split_examples};
 use super::predict::predict;
 use super::preprocess::{InputSpec, Normalization};
@@ -25,7 +25,7 @@ use crate::protocol::{
 /// A running (or finished) session.
 pub struct Session {
     trainer: Trainer,
-    augmenter: SpecAugmenter,
+    augmenter: Box<dyn Augmenter>,
     examples: SplitExamples,
     outputs: Vec<Output>,
     meta: ModelMeta,
@@ -128,9 +128,7 @@ impl Session {
         Ok((
             Session {
                 trainer,
-                augmenter: SpecAugmenter {
-                    spec: request.augmentation,
-                },
+                augmenter: augmenter_for(request.augmentation, device),
                 examples,
                 outputs,
                 meta,
@@ -145,8 +143,9 @@ impl Session {
     /// # Errors
     /// [`TrainError`] when the run cannot go on.
     pub async fn step(&mut self, dataset: &Dataset) -> Result<Event, TrainError> {
-        let augmenter: &dyn Augmenter = &self.augmenter;
-        self.trainer.step(&dataset.store, augmenter).await
+        self.trainer
+            .step(&dataset.store, self.augmenter.as_ref())
+            .await
     }
 
     /// The epoch kept, if one was validated.

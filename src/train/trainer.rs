@@ -21,7 +21,7 @@ use super::config::{LossKind, Schedule, TrainConfig};
 use super::examples::Examples;
 use super::loss::binary_cross_entropy_with_logits;
 use super::predict::{PredictError, input_tensor, predict};
-use super::preprocess::{normalize, to_unit_range};
+use super::preprocess::{normalize, normalize_batch, to_unit_range};
 use crate::data::{ImageStore, Output};
 use crate::metrics::{auc, evaluate};
 use crate::model::densenet::DenseNet;
@@ -44,6 +44,9 @@ pub enum TrainError {
     /// A device read failed (device lost, out of memory).
     #[error("the device failed: {0}")]
     Device(String),
+    /// The augmentation spec asks for something the device cannot do.
+    #[error("augmentation on the device failed: {0}")]
+    Augment(String),
     /// The loss became NaN or infinite.
     #[error("the training loss became {0}: lower the learning rate")]
     Diverged(f32),
@@ -285,6 +288,42 @@ impl Trainer {
         self.train_batch(store, augmenter).await.map(Event::Step)
     }
 
+    /// The model's input for the training examples `batch`: stored pixels to `[0, 1]`, then
+    /// augmented and normalised, image by image on the CPU or as one tensor on the device,
+    /// whichever `augmenter` does.
+    fn batch_input(
+        &mut self,
+        batch: &[usize],
+        store: &ImageStore,
+        augmenter: &dyn Augmenter,
+    ) -> Result<Tensor<4>, TrainError> {
+        let input = self.config.input;
+        let side = input.side as usize;
+        let mut pixels = Vec::with_capacity(batch.len() * input.len());
+        for example in batch {
+            let image = self.train.images[*example];
+            let stored = store.get(image).ok_or(TrainError::NoImage(image))?;
+            let grey = to_unit_range(stored, store.side(), input.side);
+            if augmenter.on_device() {
+                pixels.extend(grey);
+            } else {
+                let grey = augmenter.augment(grey, input.side, &mut self.rng);
+                pixels.extend(normalize(grey, &input));
+            }
+        }
+        if !augmenter.on_device() {
+            return Ok(input_tensor(pixels, batch.len(), &input, &self.device));
+        }
+        let grey = Tensor::<4>::from_data(
+            TensorData::new(pixels, [batch.len(), 1, side, side]),
+            &self.device,
+        );
+        let augmented = augmenter
+            .augment_batch(grey, &mut self.rng)
+            .map_err(|e| TrainError::Augment(e.to_string()))?;
+        Ok(normalize_batch(augmented, &input))
+    }
+
     async fn train_batch(
         &mut self,
         store: &ImageStore,
@@ -297,23 +336,16 @@ impl Trainer {
         self.cursor = end;
         self.global_step += 1;
 
-        let input = self.config.input;
         let k = self.outputs.len();
-        let mut pixels = Vec::with_capacity(batch.len() * input.len());
-        let mut targets = Vec::with_capacity(batch.len() * k);
-        for example in &batch {
-            let image = self.train.images[*example];
-            let stored = store.get(image).ok_or(TrainError::NoImage(image))?;
-            let grey = to_unit_range(stored, store.side(), input.side);
-            let grey = augmenter.augment(grey, input.side, &mut self.rng);
-            pixels.extend(normalize(grey, &input));
-            targets.extend_from_slice(&self.train.targets[example * k..(example + 1) * k]);
-        }
+        let x = self.batch_input(&batch, store, augmenter)?;
+        let targets: Vec<f32> = batch
+            .iter()
+            .flat_map(|e| self.train.targets[e * k..(e + 1) * k].iter().copied())
+            .collect();
         let mask: Vec<f32> = batch
             .iter()
             .flat_map(|e| self.train.mask[e * k..(e + 1) * k].iter().copied())
             .collect();
-        let x = input_tensor(pixels, batch.len(), &input, &self.device);
         let y = Tensor::<2>::from_data(TensorData::new(targets, [batch.len(), k]), &self.device);
         let m = Tensor::<2>::from_data(TensorData::new(mask, [batch.len(), k]), &self.device);
         let weights = self.weights.as_ref().map(|(pos, neg)| {

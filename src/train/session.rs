@@ -198,16 +198,7 @@ impl Session {
     ) -> Result<(Session, TrainingStarted), String> {
         let view = checkpoint.view;
         let request = checkpoint.request.clone();
-        let (outputs, examples) = outputs_and_examples(dataset, &view, &request)?;
-        let fingerprint = fingerprint(dataset, &examples);
-        if fingerprint != checkpoint.summary.fingerprint {
-            return Err(format!(
-                "the loaded data is not the data the interrupted run trained on ({} images \
-                 then, {} now, or other images, labels or split): load the same data to resume",
-                checkpoint.summary.images,
-                examples.train.len() + examples.validation.len() + examples.test.len()
-            ));
-        }
+        let (outputs, examples, fingerprint) = Self::fitting_examples(dataset, checkpoint)?;
         let unloadable = |e: crate::model::file::ModelFileError| {
             format!("the checkpoint's weights do not load: {e}")
         };
@@ -260,6 +251,39 @@ impl Session {
             },
             started,
         ))
+    }
+
+    /// Whether `checkpoint` can resume on `dataset`: the same images, labels and split.
+    ///
+    /// # Errors
+    /// Why not, for the user.
+    pub fn check_fits(dataset: &Dataset, checkpoint: &Checkpoint) -> Result<(), String> {
+        Self::fitting_examples(dataset, checkpoint).map(|_| ())
+    }
+
+    fn fitting_examples(
+        dataset: &Dataset,
+        checkpoint: &Checkpoint,
+    ) -> Result<(Vec<Output>, SplitExamples, u64), String> {
+        let (outputs, examples) =
+            outputs_and_examples(dataset, &checkpoint.view, &checkpoint.request)?;
+        let fingerprint = fingerprint(dataset, &examples);
+        if fingerprint != checkpoint.summary.fingerprint {
+            return Err(format!(
+                "the loaded data is not the data the interrupted run trained on ({} labelled \
+                 images then, {} now, or other images, labels or split): load the same data to \
+                 resume",
+                checkpoint.summary.images,
+                examples.train.len() + examples.validation.len() + examples.test.len()
+            ));
+        }
+        Ok((outputs, examples, fingerprint))
+    }
+
+    /// Whether the run is over (all epochs, or stopped early).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.trainer.is_finished()
     }
 
     /// The epochs validated so far.

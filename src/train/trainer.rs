@@ -518,6 +518,12 @@ pub struct TrainerState {
 }
 
 impl Trainer {
+    /// Whether the run is over.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.finished.is_some()
+    }
+
     /// Whether the run is between two epochs (or has not begun): no batch of the coming epoch
     /// trained, no gradient or loss pending. Only then is a snapshot exact.
     #[must_use]

@@ -131,3 +131,43 @@ fn a_checkpoint_refuses_other_data() {
     assert!(Session::resume(&dataset, &checkpoint, &device).is_ok());
     assert!(Checkpoint::from_bytes(b"not a checkpoint").is_err());
 }
+
+/// How big and how slow a DenseNet121 checkpoint is (weights and Adam's two moments: about
+/// three times the model file). `cargo test --release --lib densenet121_checkpoint -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "a measurement: DenseNet121 on the CPU"]
+fn densenet121_checkpoint_size_and_time() {
+    let dataset = load_dataset(Path::new(DEMO), None, SIDE, |_, _| {}).expect("demo set");
+    let device = cpu_device().autodiff();
+    let mut request = request();
+    request.model = ModelChoice::DenseNet121;
+    request.config.batch_size = 16;
+    let view = DataView {
+        split: SplitConfig {
+            seed: 5,
+            train: 0.02,
+            validation: 0.02,
+            test: 0.96,
+        },
+        ..DataView::default()
+    };
+    let (mut session, _) = Session::start(&dataset, &view, request, &device).expect("starts");
+    run_until_epoch(&mut session, &dataset);
+    let started = std::time::Instant::now();
+    let checkpoint = pollster::block_on(session.checkpoint()).expect("checkpoint");
+    let taken = started.elapsed();
+    let bytes = checkpoint.to_bytes().expect("encodes");
+    eprintln!(
+        "DenseNet121 checkpoint: {} bytes (model file {} bytes, best kept apart: {}), taken in \
+         {taken:?}, encoded in {:?}",
+        bytes.len(),
+        checkpoint.model.len(),
+        checkpoint.best_model.is_some(),
+        started.elapsed() - taken
+    );
+    let started = std::time::Instant::now();
+    let back = Checkpoint::from_bytes(&bytes).expect("decodes");
+    Session::resume(&dataset, &back, &device).expect("resumes");
+    eprintln!("decoded and resumed in {:?}", started.elapsed());
+}

@@ -279,7 +279,13 @@ fn progress(view: &TrainingView) -> Html {
     };
     let (step, epoch, total, global) = match &view.last {
         Some((s, _)) => (s.step, s.epoch, s.total_steps, s.global_step),
-        None => (0, 1, started.steps_per_epoch * started.epochs, 0),
+        // Before the first step: a resumed run starts after its validated epochs.
+        None => (
+            0,
+            view.epochs.len() + 1,
+            started.steps_per_epoch * started.epochs,
+            started.steps_per_epoch * view.epochs.len(),
+        ),
     };
     let rate = view.images_per_second().unwrap_or(0.0);
     let eta = view

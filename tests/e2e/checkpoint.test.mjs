@@ -1,7 +1,8 @@
 // End-to-end: a training run survives a reload. The worker writes a checkpoint to the browser's
 // own storage (OPFS) after each epoch; after a reload and the same data loaded again, the page
 // offers to resume; Resume goes on from the next epoch and finishes; the checkpoint is then gone.
-// On the CPU fallback (no --enable-unsafe-webgpu) for speed.
+// On the CPU fallback (about 30 s); with CXR_E2E_WEBGPU=1 on WebGPU too (SwiftShader here, about
+// 5 minutes), where every read of the checkpoint must be async.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, openPage as open } from './util.mjs';
@@ -20,8 +21,11 @@ async function loadDemo(page) {
   await page.locator('#data-summary').waitFor({ timeout: LOAD_TIMEOUT });
 }
 
-test('reload offers resume, and the run goes on from the next epoch to the end', async () => {
-  const { page, errors, close } = await open(server.origin, { webgpu: false });
+const BACKENDS = process.env.CXR_E2E_WEBGPU === '1' ? [false, true] : [false];
+for (const webgpu of BACKENDS) {
+const backend = webgpu ? 'WebGPU' : 'CPU';
+test(`reload offers resume, and the run goes on from the next epoch to the end (${backend})`, async () => {
+  const { page, errors, close } = await open(server.origin, { webgpu });
   try {
     await loadDemo(page);
     await page.selectOption('#train-model', 'small');
@@ -32,7 +36,7 @@ test('reload offers resume, and the run goes on from the next epoch to the end',
     // The first epoch's checkpoint is written: reload in the middle of the run.
     const saved = page.locator('#checkpoint-saved');
     await saved.waitFor({ timeout: TRAIN_TIMEOUT });
-    console.log(`checkpoint: ${await saved.getAttribute('data-bytes')} bytes in ${await saved.getAttribute('data-ms')} ms`);
+    console.log(`${backend} checkpoint: ${await saved.getAttribute('data-bytes')} bytes in ${await saved.getAttribute('data-ms')} ms`);
     await page.reload();
 
     // Before the data is loaded the banner says what is missing; Resume waits for it.
@@ -70,3 +74,4 @@ test('reload offers resume, and the run goes on from the next epoch to the end',
     await close();
   }
 });
+}

@@ -57,7 +57,6 @@ pub fn checkpoint_banner(props: &CheckpointBannerProps) -> Html {
 }
 
 /// "Checkpoint saved after epoch E (size, time)": a run can go on after a reload.
-#[must_use]
 pub fn saved_line(saved: Option<(usize, usize, f64)>) -> Html {
     let Some((epochs, bytes, ms)) = saved else {
         return Html::default();

@@ -448,16 +448,43 @@ async fn run(
                 return Some(session);
             }
             Err(e) => {
-                respond(Response::TrainingEnded(TrainingEnd::Failed(e.to_string())));
+                let why = e.to_string();
+                let lost = device_lost(&why);
+                respond(Response::TrainingEnded(TrainingEnd::Failed(if lost {
+                    format!(
+                        "the GPU device was lost ({why}); the last epoch's checkpoint is kept: \
+                         reload the page to resume it on a new device"
+                    )
+                } else {
+                    why
+                })));
                 if checkpoints {
-                    // The device may be gone: offer the last epoch's checkpoint (after a reload
-                    // if the GPU is lost for this page).
-                    respond(Response::Checkpoint(offer_for(Some(dataset)).await));
+                    // Offer the last epoch's checkpoint; a lost device is lost for this page,
+                    // so that resume waits for a reload.
+                    let offer = offer_for(Some(dataset)).await.map(|mut offer| {
+                        if lost {
+                            offer.blocker = Some(
+                                "reload the page (the GPU device was lost; a reload gets a new \
+                                 one) and load the same data"
+                                    .to_owned(),
+                            );
+                        }
+                        offer
+                    });
+                    respond(Response::Checkpoint(offer));
                 }
                 return Some(session);
             }
         }
     }
+}
+
+/// Whether a device error means the GPU device is gone: cubecl marks a wgpu device "poisoned"
+/// once wgpu's device-lost callback fires (a driver reset, a timeout, the GPU removed), and
+/// every later read fails with that error.
+fn device_lost(why: &str) -> bool {
+    let why = why.to_ascii_lowercase();
+    why.contains("poison") || why.contains("device was lost") || why.contains("device lost")
 }
 
 /// Takes the session's checkpoint and writes it to the browser's storage.

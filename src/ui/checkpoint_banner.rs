@@ -46,7 +46,7 @@ pub fn checkpoint_banner(props: &CheckpointBannerProps) -> Html {
                 s.epochs_done, s.epochs, s.side, s.side
             ) }</p>
             if let Some(why) = &props.offer.blocker {
-                <p id="checkpoint-blocker" class="hint">{ format!("To resume it, {why}.") }</p>
+                <p id="checkpoint-blocker" class="hint">{ format!("Cannot resume yet: {why}.") }</p>
             }
             <button id="checkpoint-resume" onclick={props.on_resume.reform(|_| ())}
                 disabled={!props.idle || props.offer.blocker.is_some()}>{ "Resume" }</button>

@@ -382,6 +382,8 @@ async fn resume(
         Ok(resumed) => resumed,
         Err(e) => {
             fail(e);
+            // Still there: offer it again (with why it cannot resume).
+            respond(Response::Checkpoint(offer_for(Some(dataset)).await));
             return None;
         }
     };

@@ -119,6 +119,8 @@ def albumentations_row(batches, images):
 def rust_rows(batches):
     env = dict(os.environ)
     env.pop("VIRTUAL_ENV", None)
+    # The build cache the scripts use (scripts/env.sh), not a fresh ./target of several GB.
+    env.setdefault("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/cxr-lab/target"))
     cmd = ["cargo", "run", "--release", "-q", "--example", "augment_bench", "--", str(batches)]
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout

@@ -1,8 +1,8 @@
-//! Images per second of the two augmentation paths on this machine, natively: the CPU
-//! reference (`prepare_image`, one image at a time, `f64`) and the tensor path
-//! (`prepare_batch`) on burn's `flex` backend. Batches of 8 grey 320² images, `complex`
-//! preset. This is a benchmark, not a test. On a shared, busy machine the figures are
-//! indicative only.
+//! Images per second of the two augmentation paths on this machine, natively: the CPU path
+//! (`prepare_image`, one image at a time; on one thread, then the batch spread over every core)
+//! and the tensor path (`prepare_batch`) on burn's `flex` backend. Batches of 8 grey 320²
+//! images, `complex` preset. This is a benchmark, not a test. On a shared, busy machine the
+//! figures are indicative only: each row is the median of 5 repetitions of the whole run.
 //!
 //! `cargo run --release --example augment_bench [-- batches]`
 //!
@@ -38,34 +38,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
 
-    // The CPU path; the first batch warms caches and is not counted.
-    let mut cpu = Duration::ZERO;
-    for (i, batch) in params.iter().enumerate() {
-        let start = Instant::now();
-        for (img, p) in images.iter().zip(batch) {
-            std::hint::black_box(prepare_image(&spec, p, None, img)?);
-        }
-        if i > 0 {
-            cpu += start.elapsed();
-        }
-    }
+    let cpu = median_of(5, || {
+        time_batches(&params, |batch| cpu_batch(&spec, batch, &images, 1))
+    });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu_all = median_of(5, || {
+        time_batches(&params, |batch| cpu_batch(&spec, batch, &images, threads))
+    });
 
     let device = cpu_device();
     let pixels: Vec<f32> = images.iter().flat_map(|p| p.pixels.clone()).collect();
-    let mut tensor = Duration::ZERO;
-    for (i, batch) in params.iter().enumerate() {
-        let start = Instant::now();
-        let x = Tensor::<4>::from_data(
-            TensorData::new(pixels.clone(), [BATCH, 1, SIDE, SIDE]),
-            &device,
-        );
-        let out = prepare_batch(&spec, batch, None, x)?;
-        // Reading back forces the lazy backend to finish the work.
-        std::hint::black_box(out.into_data());
-        if i > 0 {
-            tensor += start.elapsed();
-        }
-    }
+    let tensor = median_of(5, || {
+        time_batches(&params, |batch| {
+            let x = Tensor::<4>::from_data(
+                TensorData::new(pixels.clone(), [BATCH, 1, SIDE, SIDE]),
+                &device,
+            );
+            let out = prepare_batch(&spec, batch, None, x).expect("no featurewise");
+            // Reading back forces the lazy backend to finish the work.
+            std::hint::black_box(out.into_data());
+        })
+    });
 
     let rate = |d: Duration| (batches * BATCH) as f64 / d.as_secs_f64();
     println!(
@@ -73,9 +66,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("| path | images/s | ms per batch |");
     println!("|---|---|---|");
+    let cpu_all_name = format!("our CPU path, {threads} threads (prepare_image)");
     for (name, d) in [
-        ("CPU reference (prepare_image, f64)", cpu),
-        ("tensor path on flex (prepare_batch, f32)", tensor),
+        ("our CPU path, 1 thread (prepare_image)", cpu),
+        (cpu_all_name.as_str(), cpu_all),
+        ("our tensor path on flex (prepare_batch)", tensor),
     ] {
         println!(
             "| {name} | {:.1} | {:.1} |",
@@ -84,6 +79,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     Ok(())
+}
+
+/// The time of every batch but the first (which warms caches).
+fn time_batches(
+    params: &[Vec<TransformParams>],
+    mut run: impl FnMut(&[TransformParams]),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for (i, batch) in params.iter().enumerate() {
+        let start = Instant::now();
+        run(batch);
+        if i > 0 {
+            total += start.elapsed();
+        }
+    }
+    total
+}
+
+/// The median of `n` runs of `run`.
+fn median_of(n: usize, mut run: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..n).map(|_| run()).collect();
+    times.sort();
+    times[n / 2]
+}
+
+/// One batch through the CPU path, its images spread over `threads` threads.
+fn cpu_batch(spec: &AugmentSpec, params: &[TransformParams], images: &[Plane], threads: usize) {
+    let per_thread = images.len().div_ceil(threads.max(1));
+    std::thread::scope(|scope| {
+        for (imgs, ps) in images.chunks(per_thread).zip(params.chunks(per_thread)) {
+            scope.spawn(move || {
+                for (img, p) in imgs.iter().zip(ps) {
+                    std::hint::black_box(
+                        prepare_image(spec, p, None, img).expect("no featurewise"),
+                    );
+                }
+            });
+        }
+    });
 }
 
 /// Eight 320² grey images: the samples resized, repeated to fill the batch, or synthetic.

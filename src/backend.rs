@@ -53,9 +53,27 @@ pub fn cpu_device() -> Device {
     Device::flex()
 }
 
+/// Whether `device` (or the device an autodiff device wraps) is the CPU's `flex`, as opposed to
+/// a GPU through wgpu. Per-pixel work that a GPU does in parallel is better done by plain Rust
+/// on the CPU, where burn's tensor ops only add overhead.
+#[must_use]
+pub fn runs_on_cpu(device: &Device) -> bool {
+    matches!(
+        device.as_dispatch().clone().inner(),
+        burn::backend::DispatchDevice::Flex(_)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cpu_device_runs_on_the_cpu_with_or_without_autodiff() {
+        let device = cpu_device();
+        assert!(runs_on_cpu(&device));
+        assert!(runs_on_cpu(&device.autodiff()));
+    }
 
     #[test]
     fn summary_names_the_backend_and_adapter() {

@@ -6,6 +6,7 @@ use crate::augment::AugmentSpec;
 use crate::backend::BackendInfo;
 use crate::data::{DataView, DatasetSummary, Output};
 use crate::metrics::Evaluation;
+use crate::train::checkpoint::CheckpointSummary;
 use crate::train::classify::{CamChoice, Classification};
 use crate::train::config::TrainConfig;
 use crate::train::smoke_step::StepReport;
@@ -144,6 +145,12 @@ pub enum Request {
         #[serde(with = "json_text")]
         levels: Vec<(String, AugmentSpec)>,
     },
+    /// Go on with the interrupted run kept in the browser's storage, on the loaded data;
+    /// answered like [`Request::StartTraining`] (its validated epochs first, as
+    /// [`Response::TrainingEpoch`]s).
+    ResumeCheckpoint,
+    /// Delete the kept checkpoint; answered with [`Response::Checkpoint`]`(None)`.
+    DiscardCheckpoint,
     /// Hold the run between two steps (noted on arrival, outside the queue).
     PauseTraining,
     /// Go on after a pause.
@@ -263,8 +270,29 @@ pub enum Response {
     },
     /// Classification results, in the order of the files.
     Classified(Vec<Classification>),
+    /// The checkpoint kept in the browser's storage, if any: sent after the backend and after
+    /// each load, and whenever it changes.
+    Checkpoint(Option<CheckpointOffer>),
+    /// A checkpoint was written after an epoch.
+    CheckpointSaved {
+        /// Epochs it holds.
+        epochs_done: usize,
+        /// Its size.
+        bytes: usize,
+        /// Milliseconds to take it and write it.
+        write_ms: f64,
+    },
     /// A request failed; the text is for the user.
     Failed(String),
+}
+
+/// An interrupted run the page can offer to resume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointOffer {
+    /// What it is.
+    pub summary: CheckpointSummary,
+    /// Why it cannot be resumed now (no data, other data), for the user; `None` when it can.
+    pub blocker: Option<String>,
 }
 
 /// The model classification uses.
@@ -358,6 +386,20 @@ mod tests {
         round_trip(&Response::Evaluation(Box::new(EvaluationReport {
             split: "test".to_owned(),
             evaluation,
+        })));
+        round_trip(&Request::ResumeCheckpoint);
+        round_trip(&Response::Checkpoint(Some(CheckpointOffer {
+            summary: CheckpointSummary {
+                epochs_done: 1,
+                epochs: 3,
+                model: ModelChoice::Small,
+                side: 64,
+                images: 800,
+                fingerprint: 7,
+                best_auc: Some(0.6),
+                saved_at_ms: 1.0e12,
+            },
+            blocker: Some("load the data".to_owned()),
         })));
         round_trip(&Response::ModelLoaded(ModelInfo {
             source: "x".to_owned(),

@@ -18,6 +18,12 @@ impl SplitMix64 {
         SplitMix64 { state: seed }
     }
 
+    /// The whole state: `SplitMix64::new(g.state())` continues exactly as `g` (checkpoints).
+    #[must_use]
+    pub const fn state(&self) -> u64 {
+        self.state
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

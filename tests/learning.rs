@@ -171,3 +171,65 @@ fn a_batch_of_sixteen_is_overfitted_to_near_zero_loss() {
     assert!(last < 0.02, "loss {first} → {last}");
     assert!(last < first / 10.0);
 }
+
+#[test]
+fn batches_augmented_on_the_device_train_like_images_augmented_one_by_one() {
+    // The trainer's two augmentation paths (per image in plain Rust, or the whole batch with
+    // tensor ops, as on WebGPU) draw the same transforms from the run's generator, so three
+    // steps from the same weights give the same losses. `DeviceAugmenter` is forced on flex
+    // here; on a GPU `augmenter_for` picks it.
+    use cxr_lab::augment::AugmentSpec;
+    use cxr_lab::train::augmenter::{Augmenter, DeviceAugmenter, SpecAugmenter};
+    let dataset = load_dataset(Path::new(DEMO), None, 64, |_, _| {}).expect("demo set");
+    let split = SplitConfig {
+        seed: 0,
+        train: 0.9,
+        validation: 0.1,
+        test: 0.0,
+    };
+    let outputs = [Output::Abnormal];
+    let examples = split_examples(&dataset, &split, &outputs).expect("split");
+    let device = cpu_device().autodiff();
+    let losses = |augmenter: &dyn Augmenter| {
+        let config = TrainConfig {
+            input: input(64),
+            batch_size: 8,
+            epochs: 1,
+            seed: 4,
+            loss_every: 1,
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(
+            small_densenet(4, 1, &device),
+            &device,
+            config,
+            outputs.to_vec(),
+            examples.train.clone(),
+            examples.validation.clone(),
+        )
+        .expect("trainer");
+        (0..3)
+            .map(
+                |_| match pollster::block_on(trainer.step(&dataset.store, augmenter)) {
+                    Ok(Event::Step(report)) => report.loss.expect("read every step"),
+                    other => panic!("expected a step, got {other:?}"),
+                },
+            )
+            .collect::<Vec<f32>>()
+    };
+    let spec = AugmentSpec::complex();
+    let per_image = losses(&SpecAugmenter { spec: spec.clone() });
+    let on_device = losses(&DeviceAugmenter(SpecAugmenter { spec }));
+    let unaugmented = losses(&NoAugmentation);
+    eprintln!("per image {per_image:?}, on the device {on_device:?}, none {unaugmented:?}");
+    for (a, b) in per_image.iter().zip(&on_device) {
+        assert!((a - b).abs() < 1e-3 * a.abs().max(1.0), "{a} vs {b}");
+    }
+    // And the augmentation did something: the losses differ from unaugmented training.
+    assert!(
+        per_image
+            .iter()
+            .zip(&unaugmented)
+            .any(|(a, b)| (a - b).abs() > 1e-4)
+    );
+}

@@ -21,6 +21,7 @@ pub mod flip_crop;
 pub mod gpu;
 pub mod intensity;
 pub mod keras_call;
+pub mod line_sampler;
 pub mod noise;
 pub mod normalize;
 pub mod params;

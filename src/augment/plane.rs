@@ -45,6 +45,12 @@ impl Plane {
         self.pixels[r * self.width + c]
     }
 
+    /// Row `r` (in range).
+    #[must_use]
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.pixels[r * self.width..(r + 1) * self.width]
+    }
+
     /// Mean grey level, in `f64` so that large images do not lose precision.
     #[must_use]
     pub fn mean(&self) -> f64 {

@@ -25,7 +25,7 @@ use crate::model::densenet::{DenseNet, DenseNetConfig};
 use crate::model::file::{ModelFileError, ModelMeta, save_model};
 use crate::model::init::seeded_on;
 use crate::model::pretrained::Pretrained;
-use crate::train::augmenter::SpecAugmenter;
+use crate::train::augmenter::{SpecAugmenter, augmenter_for};
 use crate::train::config::TrainConfig;
 use crate::train::examples::{SplitExamples, split_examples};
 use crate::train::predict::{PredictError, predict};
@@ -701,16 +701,14 @@ pub fn train_level(
         prepared.examples.train.clone(),
         prepared.examples.validation.clone(),
     )?;
-    let augmenter = SpecAugmenter {
-        spec: level.spec.clone(),
-    };
+    let augmenter = augmenter_for(level.spec.clone(), &device);
     let started = Instant::now();
     let mut step_seconds = 0.0;
     let mut images = 0usize;
     let mut last_loss = None;
     let finish = loop {
         let step_started = Instant::now();
-        match pollster::block_on(trainer.step(&prepared.dataset.store, &augmenter))? {
+        match pollster::block_on(trainer.step(&prepared.dataset.store, augmenter.as_ref()))? {
             Event::Step(report) => {
                 step_seconds += step_started.elapsed().as_secs_f64();
                 images += report.images;

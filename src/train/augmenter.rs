@@ -2,14 +2,55 @@
 //! and [`normalize`](super::preprocess::normalize): augmentation, drawn from the run's seeded
 //! generator. Evaluation and inference skip it.
 
+use burn::tensor::{Device, Tensor};
+
+use crate::augment::gpu::{GpuAugmentError, augment_batch};
 use crate::augment::plane::GREY_MAX;
 use crate::augment::{AugmentSpec, Plane, augment_image, sample};
+use crate::backend::runs_on_cpu;
 use crate::rng::SplitMix64;
 
-/// An augmentation of one grey `[0, 1]` image of `side`².
+/// An augmentation of grey `[0, 1]` images of `side`²: one at a time on the CPU, or, where
+/// [`on_device`](Augmenter::on_device) says so, a whole batch on its device.
 pub trait Augmenter {
     /// The augmented image (same size).
     fn augment(&self, grey: Vec<f32>, side: u32, rng: &mut SplitMix64) -> Vec<f32>;
+
+    /// Whether the trainer should hand whole batches to
+    /// [`augment_batch`](Augmenter::augment_batch) instead of calling
+    /// [`augment`](Augmenter::augment) per image.
+    fn on_device(&self) -> bool {
+        false
+    }
+
+    /// The augmented batch, `[B, 1, S, S]` in `[0, 1]`, on the batch's device, drawing from
+    /// `rng` exactly as [`augment`](Augmenter::augment) would image by image. Only called when
+    /// [`on_device`](Augmenter::on_device) is true; the default leaves the batch as it is.
+    ///
+    /// # Errors
+    /// [`GpuAugmentError`] when the tensor path cannot do what the spec asks.
+    fn augment_batch(
+        &self,
+        grey: Tensor<4>,
+        _rng: &mut SplitMix64,
+    ) -> Result<Tensor<4>, GpuAugmentError> {
+        Ok(grey)
+    }
+}
+
+/// The augmenter for `spec` on `device`: whole batches with burn tensor ops on a GPU (the
+/// per-pixel work stays on the device, and off the single thread that drives WebGPU in the
+/// page's worker), image by image in plain Rust on the CPU, where it is several times faster
+/// than tensor ops on `flex` (see `examples/augment_bench.rs`). Specs with CLAHE or blur, which
+/// only the CPU path has, stay on the CPU.
+#[must_use]
+pub fn augmenter_for(spec: AugmentSpec, device: &Device) -> Box<dyn Augmenter> {
+    let cpu = SpecAugmenter { spec };
+    if runs_on_cpu(device) || !cpu.device_capable() {
+        Box::new(cpu)
+    } else {
+        Box::new(DeviceAugmenter(cpu))
+    }
 }
 
 /// No augmentation: the image as it is (the article's "none").
@@ -57,6 +98,15 @@ impl SpecAugmenter {
     }
 }
 
+impl SpecAugmenter {
+    /// Whether the tensor path ([`augment_batch`]) can do every step of the spec: all but CLAHE
+    /// and Gaussian blur.
+    #[must_use]
+    pub fn device_capable(&self) -> bool {
+        self.spec.clahe.is_none() && self.spec.blur.is_none()
+    }
+}
+
 impl Augmenter for SpecAugmenter {
     fn augment(&self, grey: Vec<f32>, side: u32, rng: &mut SplitMix64) -> Vec<f32> {
         let side = side as usize;
@@ -72,6 +122,34 @@ impl Augmenter for SpecAugmenter {
         let params = sample(&self.spec, side, side, rng);
         let out = augment_image(&self.spec, &params, &plane);
         out.pixels.into_iter().map(|v| v / GREY_MAX).collect()
+    }
+}
+
+/// A [`SpecAugmenter`] whose batches are augmented on their device by the augment module's
+/// tensor path ([`augment_batch`]), with the same parameters drawn in the same order as the CPU
+/// path, so the two give the same images within the tensor path's stated tolerance.
+pub struct DeviceAugmenter(pub SpecAugmenter);
+
+impl Augmenter for DeviceAugmenter {
+    fn augment(&self, grey: Vec<f32>, side: u32, rng: &mut SplitMix64) -> Vec<f32> {
+        self.0.augment(grey, side, rng)
+    }
+
+    fn on_device(&self) -> bool {
+        true
+    }
+
+    fn augment_batch(
+        &self,
+        grey: Tensor<4>,
+        rng: &mut SplitMix64,
+    ) -> Result<Tensor<4>, GpuAugmentError> {
+        let [batch, _, height, width] = grey.dims();
+        let params: Vec<_> = (0..batch)
+            .map(|_| sample(&self.0.spec, height, width, rng))
+            .collect();
+        // Grey levels 0–255 on the way in and back, as in `SpecAugmenter::augment`.
+        Ok(augment_batch(&self.0.spec, &params, grey * GREY_MAX)? / GREY_MAX)
     }
 }
 
@@ -147,6 +225,59 @@ mod tests {
         let run = |seed| augmenter.augment(chest_like(), SIDE, &mut SplitMix64::new(seed));
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));
+    }
+
+    #[test]
+    fn batches_on_the_device_match_images_on_the_cpu() {
+        use burn::tensor::TensorData;
+        let device = crate::backend::cpu_device();
+        let cpu = SpecAugmenter {
+            spec: AugmentSpec::complex(),
+        };
+        let device_path = DeviceAugmenter(cpu.clone());
+        assert!(device_path.on_device() && !cpu.on_device());
+        let images: Vec<Vec<f32>> = (0..4)
+            .map(|k| {
+                chest_like()
+                    .into_iter()
+                    .map(|v| (v + k as f32 * 0.05).min(1.0))
+                    .collect()
+            })
+            .collect();
+        let mut rng = SplitMix64::new(9);
+        let want: Vec<f32> = images
+            .iter()
+            .flat_map(|g| cpu.augment(g.clone(), SIDE, &mut rng))
+            .collect();
+        let s = SIDE as usize;
+        let batch = Tensor::<4>::from_data(TensorData::new(images.concat(), [4, 1, s, s]), &device);
+        let got = device_path
+            .augment_batch(batch, &mut SplitMix64::new(9))
+            .expect("no CPU-only steps")
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0f32, f32::max);
+        // The tensor path's tolerance (1e-3 grey levels, see augment::gpu_tests) in [0, 1].
+        assert!(worst < 1e-3 / GREY_MAX, "{worst}");
+    }
+
+    #[test]
+    fn specs_with_cpu_only_steps_stay_on_the_cpu() {
+        let mut spec = AugmentSpec::complex();
+        assert!(SpecAugmenter { spec: spec.clone() }.device_capable());
+        spec.blur = Some(crate::augment::spec::BlurSpec {
+            sigma: [0.5, 1.0],
+            probability: 0.5,
+        });
+        assert!(!SpecAugmenter { spec: spec.clone() }.device_capable());
+        // On the CPU the per-image path is used whatever the spec.
+        let device = crate::backend::cpu_device();
+        assert!(!augmenter_for(AugmentSpec::complex(), &device).on_device());
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Training: losses and the steps that update a model.
 
+pub mod adam;
 pub mod augmenter;
+pub mod checkpoint;
+#[cfg(test)]
+mod checkpoint_tests;
 pub mod classify;
 pub mod config;
 #[cfg(test)]

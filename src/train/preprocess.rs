@@ -3,6 +3,7 @@
 //! [`crate::train::batches`]); everything else calls [`preprocess`] as is, so the model never
 //! sees an image prepared differently from the ones it learnt on.
 
+use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::image::resize_grey;
@@ -97,6 +98,39 @@ pub fn normalize(mut grey: Vec<f32>, input: &InputSpec) -> Vec<f32> {
     }
 }
 
+/// [`normalize`] for a whole batch on its device: `[B, 1, S, S]` grey in `[0, 1]` to
+/// `[B, channels, S, S]`, the same formulas in the same order (used when augmentation runs on
+/// the GPU, so that the batch never comes back to the CPU).
+#[must_use]
+pub fn normalize_batch(grey: Tensor<4>, input: &InputSpec) -> Tensor<4> {
+    let [batch, _, height, width] = grey.dims();
+    let channels = input.channels;
+    match input.normalization {
+        Normalization::Samplewise => {
+            let flat = grey.reshape([batch, height * width]);
+            let (var, mean) = flat.clone().var_mean_bias(1);
+            // Keras adds 1e-6 to the standard deviation; a flat image stays finite.
+            let std = var.sqrt() + 1e-6;
+            let shape = [batch, height * width];
+            let normalized = (flat - mean.expand(shape)) / std.expand(shape);
+            normalized
+                .reshape([batch, 1, height, width])
+                .expand([batch, channels, height, width])
+        }
+        Normalization::UnitRange => grey.expand([batch, channels, height, width]),
+        Normalization::Fixed { mean, std } => {
+            let device = grey.device();
+            let per_channel = |values: [f32; 3]| {
+                let used = channels.min(3);
+                Tensor::<1>::from_data(TensorData::new(values[..used].to_vec(), [used]), &device)
+                    .reshape([1, used, 1, 1])
+                    .expand([batch, channels, height, width])
+            };
+            (grey.expand([batch, channels, height, width]) - per_channel(mean)) / per_channel(std)
+        }
+    }
+}
+
 fn replicate(grey: Vec<f32>, channels: usize) -> Vec<f32> {
     if channels == 1 {
         return grey;
@@ -153,6 +187,49 @@ mod tests {
             for (i, p) in pixels.iter().enumerate() {
                 let expected = (f32::from(*p) / 255.0 - mean[c]) / std[c];
                 assert!((x[c * 4 + i] - expected).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn the_batch_twin_matches_normalize_image_by_image() {
+        let device = crate::backend::cpu_device();
+        let side = 6u32;
+        let images: Vec<Vec<f32>> = (0..3)
+            .map(|k| {
+                (0..36)
+                    .map(|i| ((i * (k + 3) + k * 11) % 37) as f32 / 37.0)
+                    .collect()
+            })
+            .collect();
+        for (channels, normalization) in [
+            (1, Normalization::Samplewise),
+            (3, Normalization::Samplewise),
+            (1, Normalization::UnitRange),
+            (3, Normalization::IMAGENET),
+            (1, Normalization::IMAGENET),
+        ] {
+            let input = InputSpec {
+                side,
+                channels,
+                normalization,
+            };
+            let want: Vec<f32> = images
+                .iter()
+                .flat_map(|g| normalize(g.clone(), &input))
+                .collect();
+            let batch =
+                Tensor::<4>::from_data(TensorData::new(images.concat(), [3, 1, 6, 6]), &device);
+            let got = normalize_batch(batch, &input)
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            assert_eq!(got.len(), want.len(), "{normalization:?} × {channels}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() < 1e-5,
+                    "{normalization:?} × {channels}: {g} vs {w}"
+                );
             }
         }
     }

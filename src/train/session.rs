@@ -6,7 +6,8 @@
 use burn::module::Module;
 use burn::tensor::Device;
 
-use super::augmenter::{Augmenter, SpecAugmenter};
+use super::augmenter::{Augmenter, augmenter_for};
+use super::checkpoint::{Checkpoint, CheckpointSummary, fingerprint};
 use super::examples::{Examples, SplitExamples, split_examples};
 use super::predict::predict;
 use super::preprocess::InputSpec;
@@ -14,7 +15,7 @@ use super::trainer::{Event, TrainError, Trainer};
 use crate::data::{DataView, Dataset, Output};
 use crate::metrics::{BootstrapConfig, evaluate};
 use crate::model::densenet::{DenseNet, DenseNetConfig};
-use crate::model::file::{ModelMeta, save_model};
+use crate::model::file::{ModelMeta, load_model, save_model};
 use crate::model::init::seeded_on;
 use crate::model::params::trainable_params;
 use crate::model::pretrained::Pretrained;
@@ -25,11 +26,17 @@ use crate::protocol::{
 /// A running (or finished) session.
 pub struct Session {
     trainer: Trainer,
-    augmenter: SpecAugmenter,
+    augmenter: Box<dyn Augmenter>,
     examples: SplitExamples,
     outputs: Vec<Output>,
     meta: ModelMeta,
     device: Device,
+    /// The run as asked for, less the initial weights, and the view it trains on: for
+    /// checkpoints.
+    request: TrainRequest,
+    view: DataView,
+    /// [`fingerprint`] of the data it trains on.
+    fingerprint: u64,
 }
 
 /// The architecture for a choice.
@@ -54,31 +61,14 @@ impl Session {
     pub fn start(
         dataset: &Dataset,
         view: &DataView,
-        request: TrainRequest,
+        mut request: TrainRequest,
         device: &Device,
     ) -> Result<(Session, TrainingStarted), String> {
-        let outputs = match request.outputs {
-            OutputsChoice::Findings => Output::findings(&view.labels.findings.findings()),
-            OutputsChoice::Abnormal => vec![Output::Abnormal],
-        };
-        if outputs.is_empty() {
-            return Err("no finding is chosen: tick at least one in the Data panel".to_owned());
-        }
-        let examples = split_examples(dataset, &view.split, &outputs)?;
-        if examples.train.mask.iter().all(|m| *m == 0.0) {
-            return Err(format!(
-                "the labels say nothing about {}: with folder labels (normal / abnormal), train \
-                 the Abnormal output",
-                outputs
-                    .iter()
-                    .map(|o| o.label())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
-        let mut config = request.config;
+        let (outputs, examples) = outputs_and_examples(dataset, view, &request)?;
+        let weights = request.weights.take();
+        let mut config = request.config.clone();
         let seed = config.seed;
-        let (model, model_config) = match &request.weights {
+        let (model, model_config) = match &weights {
             None => {
                 config.input.channels = 1;
                 let arch = architecture(request.model, outputs.len(), 1);
@@ -100,6 +90,7 @@ impl Session {
         let parameters = trainable_params(&model);
         let mut meta = ModelMeta::new(model_config, outputs.clone(), config.input);
         meta.augmentation = serde_json::to_value(&request.augmentation).ok();
+        let fingerprint = fingerprint(dataset, &examples);
         let trainer = Trainer::new(
             model,
             device,
@@ -120,16 +111,173 @@ impl Session {
         Ok((
             Session {
                 trainer,
-                augmenter: SpecAugmenter {
-                    spec: request.augmentation,
-                },
+                augmenter: augmenter_for(request.augmentation.clone(), device),
                 examples,
                 outputs,
                 meta,
                 device: device.clone(),
+                request,
+                view: *view,
+                fingerprint,
             },
             started,
         ))
+    }
+
+    /// The run as it stands, to go on later with [`Session::resume`]; taken between two epochs
+    /// (right after [`Event::Epoch`]). `saved_at_ms` is left 0 for the caller's clock.
+    ///
+    /// # Errors
+    /// A sentence for the user: the run is mid-epoch, or a device read failed.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, String> {
+        let (state, optimizer) = self.trainer.snapshot().await.map_err(|e| e.to_string())?;
+        let Some(model) = self.trainer.model() else {
+            return Err("the model was lost".to_owned());
+        };
+        let model_bytes = save_model(model, &self.meta)
+            .await
+            .map_err(|e| e.to_string())?;
+        let best_model = match (state.best, state.best_is_current, self.trainer.best_model()) {
+            (Some(_), false, Some(best)) => Some(
+                save_model(&best, &self.meta)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
+        let best_auc = state
+            .history
+            .iter()
+            .filter_map(|r| r.validation_auc)
+            .fold(None, |best: Option<f64>, auc| {
+                Some(best.map_or(auc, |b| b.max(auc)))
+            });
+        let config = self.trainer.config().clone();
+        Ok(Checkpoint {
+            summary: CheckpointSummary {
+                epochs_done: state.history.len(),
+                epochs: config.epochs,
+                model: self.request.model,
+                side: config.input.side,
+                images: self.examples.train.len()
+                    + self.examples.validation.len()
+                    + self.examples.test.len(),
+                fingerprint: self.fingerprint,
+                best_auc,
+                saved_at_ms: 0.0,
+            },
+            request: self.request.clone(),
+            view: self.view,
+            config,
+            state,
+            optimizer,
+            model: model_bytes,
+            best_model,
+        })
+    }
+
+    /// Goes on with the run `checkpoint` holds, on `dataset` (which must be the data it was
+    /// trained on), on `device` (with autodiff).
+    ///
+    /// # Errors
+    /// A sentence for the user: other data, or a checkpoint that does not load.
+    pub fn resume(
+        dataset: &Dataset,
+        checkpoint: &Checkpoint,
+        device: &Device,
+    ) -> Result<(Session, TrainingStarted), String> {
+        let view = checkpoint.view;
+        let request = checkpoint.request.clone();
+        let (outputs, examples, fingerprint) = Self::fitting_examples(dataset, checkpoint)?;
+        let unloadable = |e: crate::model::file::ModelFileError| {
+            format!("the checkpoint's weights do not load: {e}")
+        };
+        let (model, meta) = load_model(&checkpoint.model, device).map_err(unloadable)?;
+        if meta.outputs != outputs {
+            return Err("the checkpoint's model predicts other outputs".to_owned());
+        }
+        let best = match &checkpoint.best_model {
+            Some(bytes) => Some(
+                load_model(bytes, &device.clone().without_autodiff())
+                    .map_err(unloadable)?
+                    .0,
+            ),
+            None => None,
+        };
+        let parameters = trainable_params(&model);
+        let trainer = Trainer::resume(
+            model,
+            best,
+            device,
+            checkpoint.config.clone(),
+            outputs.clone(),
+            examples.train.clone(),
+            examples.validation.clone(),
+            checkpoint.state.clone(),
+            &checkpoint.optimizer,
+        )
+        .map_err(|e| e.to_string())?;
+        let started = TrainingStarted {
+            outputs: outputs.clone(),
+            train_images: examples.train.len(),
+            validation_images: examples.validation.len(),
+            steps_per_epoch: trainer.steps_per_epoch(),
+            epochs: checkpoint.config.epochs,
+            parameters,
+        };
+        Ok((
+            Session {
+                trainer,
+                augmenter: augmenter_for(request.augmentation.clone(), device),
+                examples,
+                outputs,
+                meta,
+                device: device.clone(),
+                request,
+                view,
+                fingerprint,
+            },
+            started,
+        ))
+    }
+
+    /// Whether `checkpoint` can resume on `dataset`: the same images, labels and split.
+    ///
+    /// # Errors
+    /// Why not, for the user.
+    pub fn check_fits(dataset: &Dataset, checkpoint: &Checkpoint) -> Result<(), String> {
+        Self::fitting_examples(dataset, checkpoint).map(|_| ())
+    }
+
+    fn fitting_examples(
+        dataset: &Dataset,
+        checkpoint: &Checkpoint,
+    ) -> Result<(Vec<Output>, SplitExamples, u64), String> {
+        let (outputs, examples) =
+            outputs_and_examples(dataset, &checkpoint.view, &checkpoint.request)?;
+        let fingerprint = fingerprint(dataset, &examples);
+        if fingerprint != checkpoint.summary.fingerprint {
+            return Err(format!(
+                "the loaded data is not the data the interrupted run trained on ({} labelled \
+                 images then, {} now, or other images, labels or split): load the same data to \
+                 resume",
+                checkpoint.summary.images,
+                examples.train.len() + examples.validation.len() + examples.test.len()
+            ));
+        }
+        Ok((outputs, examples, fingerprint))
+    }
+
+    /// Whether the run is over (all epochs, or stopped early).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.trainer.is_finished()
+    }
+
+    /// The epochs validated so far.
+    #[must_use]
+    pub fn history(&self) -> &[super::trainer::EpochRecord] {
+        self.trainer.history()
     }
 
     /// One training step or end-of-epoch validation.
@@ -137,8 +285,9 @@ impl Session {
     /// # Errors
     /// [`TrainError`] when the run cannot go on.
     pub async fn step(&mut self, dataset: &Dataset) -> Result<Event, TrainError> {
-        let augmenter: &dyn Augmenter = &self.augmenter;
-        self.trainer.step(&dataset.store, augmenter).await
+        self.trainer
+            .step(&dataset.store, self.augmenter.as_ref())
+            .await
     }
 
     /// The epoch kept, if one was validated.
@@ -233,6 +382,34 @@ impl Session {
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// The model's outputs for `request` on `view`, and the split's examples.
+fn outputs_and_examples(
+    dataset: &Dataset,
+    view: &DataView,
+    request: &TrainRequest,
+) -> Result<(Vec<Output>, SplitExamples), String> {
+    let outputs = match request.outputs {
+        OutputsChoice::Findings => Output::findings(&view.labels.findings.findings()),
+        OutputsChoice::Abnormal => vec![Output::Abnormal],
+    };
+    if outputs.is_empty() {
+        return Err("no finding is chosen: tick at least one in the Data panel".to_owned());
+    }
+    let examples = split_examples(dataset, &view.split, &outputs)?;
+    if examples.train.mask.iter().all(|m| *m == 0.0) {
+        return Err(format!(
+            "the labels say nothing about {}: with folder labels (normal / abnormal), train the \
+             Abnormal output",
+            outputs
+                .iter()
+                .map(|o| o.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok((outputs, examples))
 }
 
 /// What a model file records of its training.

@@ -12,16 +12,17 @@
 
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::adam::{AdamSnapshot, PathAdam};
 use super::augmenter::Augmenter;
 use super::config::{LossKind, Schedule, TrainConfig};
 use super::examples::Examples;
 use super::loss::binary_cross_entropy_with_logits;
 use super::predict::{PredictError, input_tensor, predict};
-use super::preprocess::{normalize, to_unit_range};
+use super::preprocess::{normalize, normalize_batch, to_unit_range};
 use crate::data::{ImageStore, Output};
 use crate::metrics::{auc, evaluate};
 use crate::model::densenet::DenseNet;
@@ -44,6 +45,9 @@ pub enum TrainError {
     /// A device read failed (device lost, out of memory).
     #[error("the device failed: {0}")]
     Device(String),
+    /// The augmentation spec asks for something the device cannot do.
+    #[error("augmentation on the device failed: {0}")]
+    Augment(String),
     /// The loss became NaN or infinite.
     #[error("the training loss became {0}: lower the learning rate")]
     Diverged(f32),
@@ -134,7 +138,7 @@ pub struct Trainer {
     outputs: Vec<Output>,
     device: Device,
     model: Option<DenseNet>,
-    optimizer: ModuleOptimizer,
+    optimizer: PathAdam,
     accumulator: GradientsAccumulator<DenseNet>,
     accumulated: usize,
     weights: Option<(Vec<f32>, Vec<f32>)>,
@@ -184,17 +188,15 @@ impl Trainer {
         } else {
             model
         };
-        let adam = AdamConfig::new().with_weight_decay(
-            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay)),
-        );
         let weights = (config.loss == LossKind::ClassWeighted).then(|| train.class_weights());
+        let optimizer = PathAdam::new(&adam_config(&config));
         let mut trainer = Trainer {
             rng: SplitMix64::new(config.seed ^ 0x5EED_BA7C),
             config,
             outputs,
             device: device.clone(),
             model: Some(model),
-            optimizer: adam.init(),
+            optimizer,
             accumulator: GradientsAccumulator::new(),
             accumulated: 0,
             weights,
@@ -285,6 +287,42 @@ impl Trainer {
         self.train_batch(store, augmenter).await.map(Event::Step)
     }
 
+    /// The model's input for the training examples `batch`: stored pixels to `[0, 1]`, then
+    /// augmented and normalised, image by image on the CPU or as one tensor on the device,
+    /// whichever `augmenter` does.
+    fn batch_input(
+        &mut self,
+        batch: &[usize],
+        store: &ImageStore,
+        augmenter: &dyn Augmenter,
+    ) -> Result<Tensor<4>, TrainError> {
+        let input = self.config.input;
+        let side = input.side as usize;
+        let mut pixels = Vec::with_capacity(batch.len() * input.len());
+        for example in batch {
+            let image = self.train.images[*example];
+            let stored = store.get(image).ok_or(TrainError::NoImage(image))?;
+            let grey = to_unit_range(stored, store.side(), input.side);
+            if augmenter.on_device() {
+                pixels.extend(grey);
+            } else {
+                let grey = augmenter.augment(grey, input.side, &mut self.rng);
+                pixels.extend(normalize(grey, &input));
+            }
+        }
+        if !augmenter.on_device() {
+            return Ok(input_tensor(pixels, batch.len(), &input, &self.device));
+        }
+        let grey = Tensor::<4>::from_data(
+            TensorData::new(pixels, [batch.len(), 1, side, side]),
+            &self.device,
+        );
+        let augmented = augmenter
+            .augment_batch(grey, &mut self.rng)
+            .map_err(|e| TrainError::Augment(e.to_string()))?;
+        Ok(normalize_batch(augmented, &input))
+    }
+
     async fn train_batch(
         &mut self,
         store: &ImageStore,
@@ -297,23 +335,16 @@ impl Trainer {
         self.cursor = end;
         self.global_step += 1;
 
-        let input = self.config.input;
         let k = self.outputs.len();
-        let mut pixels = Vec::with_capacity(batch.len() * input.len());
-        let mut targets = Vec::with_capacity(batch.len() * k);
-        for example in &batch {
-            let image = self.train.images[*example];
-            let stored = store.get(image).ok_or(TrainError::NoImage(image))?;
-            let grey = to_unit_range(stored, store.side(), input.side);
-            let grey = augmenter.augment(grey, input.side, &mut self.rng);
-            pixels.extend(normalize(grey, &input));
-            targets.extend_from_slice(&self.train.targets[example * k..(example + 1) * k]);
-        }
+        let x = self.batch_input(&batch, store, augmenter)?;
+        let targets: Vec<f32> = batch
+            .iter()
+            .flat_map(|e| self.train.targets[e * k..(e + 1) * k].iter().copied())
+            .collect();
         let mask: Vec<f32> = batch
             .iter()
             .flat_map(|e| self.train.mask[e * k..(e + 1) * k].iter().copied())
             .collect();
-        let x = input_tensor(pixels, batch.len(), &input, &self.device);
         let y = Tensor::<2>::from_data(TensorData::new(targets, [batch.len(), k]), &self.device);
         let m = Tensor::<2>::from_data(TensorData::new(mask, [batch.len(), k]), &self.device);
         let weights = self.weights.as_ref().map(|(pos, neg)| {
@@ -488,6 +519,148 @@ impl Trainer {
         }
         Ok(record)
     }
+}
+
+/// Where a run stands between two epochs, less the weights and the optimizer's moments (which
+/// [`Trainer::snapshot`] reads from the device): what a checkpoint needs to go on exactly as
+/// the run would have.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// The next epoch to train (or the last one, once finished).
+    pub epoch: usize,
+    /// Steps so far.
+    pub global_step: usize,
+    /// What reduce-on-plateau has multiplied the learning rate by.
+    pub plateau_factor: f64,
+    /// Epochs since the best one.
+    pub since_improvement: usize,
+    /// The epochs validated so far.
+    pub history: Vec<EpochRecord>,
+    /// The best epoch and its score, if one was validated.
+    pub best: Option<(usize, f64)>,
+    /// Whether the best epoch's weights are the current ones (the usual case right after an
+    /// improving epoch), so that a checkpoint need not hold them twice.
+    pub best_is_current: bool,
+    /// How the run ended, if it has.
+    pub finished: Option<Finish>,
+    /// The generator's state (batch order and augmentation draws).
+    pub rng: u64,
+    /// The order of the training examples in the epoch to come.
+    pub order: Vec<usize>,
+}
+
+impl Trainer {
+    /// Whether the run is over.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.finished.is_some()
+    }
+
+    /// Whether the run is between two epochs (or has not begun): no batch of the coming epoch
+    /// trained, no gradient or loss pending. Only then is a snapshot exact.
+    #[must_use]
+    pub fn at_epoch_boundary(&self) -> bool {
+        self.cursor == 0 && self.accumulated == 0 && self.loss_sum.is_none()
+    }
+
+    /// The run's state and its optimizer's moments (one async device read).
+    ///
+    /// # Errors
+    /// [`TrainError::Device`] when the read fails or the run is in the middle of an epoch.
+    pub async fn snapshot(&self) -> Result<(TrainerState, AdamSnapshot), TrainError> {
+        if !self.at_epoch_boundary() {
+            return Err(TrainError::Device(
+                "a checkpoint is taken between two epochs only".to_owned(),
+            ));
+        }
+        let last_validated = self.history.last().map(|r| r.epoch);
+        let state = TrainerState {
+            epoch: self.epoch,
+            global_step: self.global_step,
+            plateau_factor: self.plateau_factor,
+            since_improvement: self.since_improvement,
+            history: self.history.clone(),
+            best: self.best.as_ref().map(|b| (b.epoch, b.score)),
+            best_is_current: self
+                .best
+                .as_ref()
+                .is_some_and(|b| Some(b.epoch) == last_validated),
+            finished: self.finished,
+            rng: self.rng.state(),
+            order: self.order.clone(),
+        };
+        let optimizer = self
+            .optimizer
+            .snapshot()
+            .await
+            .map_err(TrainError::Device)?;
+        Ok((state, optimizer))
+    }
+
+    /// A run that goes on from `state`: `model` holds its current weights (on `device`, with
+    /// autodiff), `best` the best epoch's (inference mode) unless
+    /// [`TrainerState::best_is_current`]; the other arguments are as for [`Trainer::new`].
+    ///
+    /// # Errors
+    /// As [`Trainer::new`], and [`TrainError::Device`] when the state does not fit the examples.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume(
+        model: DenseNet,
+        best: Option<DenseNet>,
+        device: &Device,
+        config: TrainConfig,
+        outputs: Vec<Output>,
+        train: Examples,
+        validation: Examples,
+        state: TrainerState,
+        optimizer: &AdamSnapshot,
+    ) -> Result<Self, TrainError> {
+        let mut order = state.order.clone();
+        order.sort_unstable();
+        if !order.iter().copied().eq(0..train.len()) {
+            return Err(TrainError::Device(
+                "the checkpoint's batch order does not fit the training split".to_owned(),
+            ));
+        }
+        let adam = adam_config(&config);
+        let mut trainer = Trainer::new(model, device, config, outputs, train, validation)?;
+        let best_model = match (state.best, best) {
+            (None, _) => None,
+            (Some(_), Some(best)) => Some(best),
+            (Some(_), None) if state.best_is_current => trainer.model.as_ref().map(Module::valid),
+            (Some(_), None) => {
+                return Err(TrainError::Device(
+                    "the checkpoint lacks the best epoch's weights".to_owned(),
+                ));
+            }
+        };
+        trainer.best = state
+            .best
+            .zip(best_model)
+            .map(|((epoch, score), model)| Best {
+                epoch,
+                score,
+                model,
+            });
+        trainer.optimizer = PathAdam::restore(&adam, optimizer, device);
+        trainer.rng = SplitMix64::new(state.rng);
+        trainer.order = state.order;
+        trainer.cursor = 0;
+        trainer.epoch = state.epoch;
+        trainer.global_step = state.global_step;
+        trainer.plateau_factor = state.plateau_factor;
+        trainer.since_improvement = state.since_improvement;
+        trainer.history = state.history;
+        trainer.finished = state.finished;
+        Ok(trainer)
+    }
+}
+
+/// The optimizer's hyper-parameters for a run's settings.
+pub(crate) fn adam_config(config: &TrainConfig) -> AdamConfig {
+    AdamConfig::new().with_weight_decay(
+        (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay)),
+    )
 }
 
 /// Abnormal-vs-normal AUC: an image's score is its highest finding probability (NIH's

@@ -197,6 +197,18 @@ pub fn app() -> Html {
         let worker = Rc::clone(&worker);
         Callback::from(move |()| worker.send(Request::CancelTraining))
     };
+    let on_resume_checkpoint = {
+        let worker = Rc::clone(&worker);
+        let dispatcher = state.dispatcher();
+        Callback::from(move |()| {
+            dispatcher.dispatch(Action::CheckpointResumed);
+            worker.send(Request::ResumeCheckpoint);
+        })
+    };
+    let on_discard_checkpoint = {
+        let worker = Rc::clone(&worker);
+        Callback::from(move |()| worker.send(Request::DiscardCheckpoint))
+    };
     let on_evaluate = {
         let worker = Rc::clone(&worker);
         let dispatcher = state.dispatcher();
@@ -287,6 +299,8 @@ pub fn app() -> Html {
             <TrainPanel ready={data_ready && state.backend.is_some()} {stored_side}
                 augmentation={state.augment_spec.clone()}
                 training={state.training.clone()} evaluating={state.evaluating}
+                checkpoint={state.checkpoint.clone()} checkpoint_saved={state.checkpoint_saved}
+                {on_resume_checkpoint} {on_discard_checkpoint}
                 on_start={on_train} {on_compare} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
             if let Some(c) = &state.comparison {
                 <ComparisonPanel levels={c.levels.clone()} current={c.current} running={c.running}

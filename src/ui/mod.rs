@@ -3,6 +3,7 @@
 pub mod app;
 pub mod augment_panel;
 pub mod backend_badge;
+pub mod checkpoint_banner;
 pub mod classify_panel;
 pub mod comparison_panel;
 pub mod data_panel;

@@ -8,7 +8,8 @@ use crate::augment::AugmentSpec;
 use crate::backend::BackendInfo;
 use crate::data::{DatasetSummary, IssueLine};
 use crate::protocol::{
-    EvaluationReport, LoadProgress, ModelInfo, Response, TrainingEnd, TrainingStarted,
+    CheckpointOffer, EvaluationReport, LoadProgress, ModelInfo, Response, TrainingEnd,
+    TrainingStarted,
 };
 use crate::train::classify::Classification;
 use crate::train::smoke_step::StepReport;
@@ -100,6 +101,10 @@ pub struct State {
     pub preview_seed: u64,
     /// The augmentation comparison, once asked for.
     pub comparison: Option<ComparisonView>,
+    /// The interrupted run kept in the browser's storage, offered to resume.
+    pub checkpoint: Option<CheckpointOffer>,
+    /// The latest checkpoint written: `(epochs done, bytes, milliseconds)`.
+    pub checkpoint_saved: Option<(usize, usize, f64)>,
 }
 
 /// An augmentation comparison as the page shows it.
@@ -148,6 +153,8 @@ pub enum Action {
     ),
     /// The user resumed an unfinished comparison.
     ComparisonResumed,
+    /// The user resumed the interrupted run from its checkpoint.
+    CheckpointResumed,
     /// The worker answered.
     Worker(Response),
 }
@@ -180,6 +187,17 @@ impl Reducible for State {
                     requested: true,
                     ..TrainingView::default()
                 });
+                next.checkpoint_saved = None;
+                next.evaluation = None;
+                next.error = None;
+            }
+            Action::CheckpointResumed => {
+                next.training = Some(TrainingView {
+                    requested: true,
+                    ..TrainingView::default()
+                });
+                next.checkpoint = None;
+                next.checkpoint_saved = None;
                 next.evaluation = None;
                 next.error = None;
             }
@@ -287,6 +305,12 @@ impl Reducible for State {
                 next.summary = Some(*summary);
             }
             Action::Worker(Response::Backend(info)) => next.backend = Some(info),
+            Action::Worker(Response::Checkpoint(offer)) => next.checkpoint = offer,
+            Action::Worker(Response::CheckpointSaved {
+                epochs_done,
+                bytes,
+                write_ms,
+            }) => next.checkpoint_saved = Some((epochs_done, bytes, write_ms)),
             Action::Worker(Response::StepDone(report)) => {
                 next.step_running = false;
                 next.steps.push(report);

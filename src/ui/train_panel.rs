@@ -12,9 +12,10 @@ use yew::{Callback, Html, Properties, TargetCast as _, function_component, html,
 
 use crate::augment::AugmentSpec;
 use crate::model::pretrained::Pretrained;
-use crate::protocol::{ModelChoice, OutputsChoice, TrainRequest, TrainingEnd};
+use crate::protocol::{CheckpointOffer, ModelChoice, OutputsChoice, TrainRequest, TrainingEnd};
 use crate::train::config::TrainConfig;
 use crate::train::preprocess::{InputSpec, Normalization};
+use crate::ui::checkpoint_banner::{CheckpointBanner, saved_line};
 use crate::ui::line_chart::{LineChart, Series};
 use crate::ui::state::TrainingView;
 
@@ -69,6 +70,14 @@ pub struct TrainPanelProps {
     pub on_evaluate: Callback<()>,
     /// Download the kept model.
     pub on_save: Callback<()>,
+    /// An interrupted run kept in the browser's storage.
+    pub checkpoint: Option<CheckpointOffer>,
+    /// The latest checkpoint written by this run: `(epochs done, bytes, milliseconds)`.
+    pub checkpoint_saved: Option<(usize, usize, f64)>,
+    /// Resume the interrupted run.
+    pub on_resume_checkpoint: Callback<()>,
+    /// Delete its checkpoint.
+    pub on_discard_checkpoint: Callback<()>,
 }
 
 /// A picked initial-weights file and what it was recognised as (or why it cannot be used).
@@ -235,6 +244,11 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
     html! {
         <section id="train" class="panel">
             <h2>{ "Train" }</h2>
+            if let Some(offer) = props.checkpoint.clone().filter(|_| !running) {
+                <CheckpointBanner {offer} idle={props.ready}
+                    on_resume={props.on_resume_checkpoint.clone()}
+                    on_discard={props.on_discard_checkpoint.clone()} />
+            }
             <div class="settings">
                 <label>{ "Model " }
                     { select("train-model", vec![
@@ -305,6 +319,9 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
             }
             if let Some(view) = &props.training {
                 { progress(view) }
+                if view.end.is_none() {
+                    { saved_line(props.checkpoint_saved) }
+                }
                 { curves(view) }
                 { end(view, props) }
             }
@@ -318,7 +335,13 @@ fn progress(view: &TrainingView) -> Html {
     };
     let (step, epoch, total, global) = match &view.last {
         Some((s, _)) => (s.step, s.epoch, s.total_steps, s.global_step),
-        None => (0, 1, started.steps_per_epoch * started.epochs, 0),
+        // Before the first step: a resumed run starts after its validated epochs.
+        None => (
+            0,
+            view.epochs.len() + 1,
+            started.steps_per_epoch * started.epochs,
+            started.steps_per_epoch * view.epochs.len(),
+        ),
     };
     let rate = view.images_per_second().unwrap_or(0.0);
     let eta = view

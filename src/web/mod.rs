@@ -5,4 +5,5 @@ pub mod download;
 pub mod files;
 pub mod gpu;
 pub mod loader;
+pub mod storage;
 pub mod worker;

@@ -20,16 +20,23 @@ use crate::data::Output;
 use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
 use crate::model::densenet::DenseNet;
 use crate::model::pretrained::load_classifier;
-use crate::protocol::{LoadProgress, ModelInfo, Request, Response, TrainRequest, TrainingEnd};
+use crate::protocol::{
+    CheckpointOffer, LoadProgress, ModelInfo, Request, Response, TrainRequest, TrainingEnd,
+};
+use crate::train::checkpoint::Checkpoint;
 use crate::train::classify::classify;
 use crate::train::preprocess::InputSpec;
 use crate::train::session::Session;
 use crate::train::smoke_step::SmokeTrainer;
 use crate::train::trainer::Event;
 use crate::web::gpu::select_device;
+use crate::web::storage;
 
 /// Augmented versions in the preview grid.
 const PREVIEW_COUNT: usize = 12;
+
+/// The checkpoint's file in the origin's private file system: one run at a time.
+const CHECKPOINT_FILE: &str = "cxr-lab-checkpoint.bin";
 
 /// Seed of the tiny CNN behind the page's training-step button.
 const SMOKE_SEED: u64 = 42;
@@ -133,29 +140,41 @@ async fn serve(
                     progress
                 }
             }
-            Request::FinishLoading { view } => data.finish(view, false),
-            Request::CancelLoading { view } => data.finish(view, true),
+            Request::FinishLoading { view } | Request::CancelLoading { view } => {
+                let cancelled = matches!(request, Request::CancelLoading { .. });
+                if let Some(summary) = data.finish(view, cancelled) {
+                    scope.respond(id, summary);
+                    // Loaded: can the interrupted run (if any) go on on this data?
+                    scope.respond(id, Response::Checkpoint(offer(&data).await));
+                }
+                None
+            }
             Request::SetView(view) => data.set_view(view),
             Request::StartTraining(request) => {
                 training.paused.set(false);
                 training.cancelled.set(false);
                 let respond = |r: Response| scope.respond(id, r);
-                session = train(&data, *request, &device, &training, respond).await;
-                if let Some(session) = &session
-                    && let Some(model) = session.kept_model()
-                {
-                    current = Some((model, session.outputs().to_vec(), session.input()));
-                    scope.respond(
-                        id,
-                        Response::ModelLoaded(ModelInfo {
-                            source: "trained in this tab".to_owned(),
-                            outputs: session.outputs().to_vec(),
-                            side: session.input().side,
-                        }),
-                    );
+                // A new run replaces the interrupted one (it writes its own checkpoint).
+                if let Err(e) = storage::remove_file(CHECKPOINT_FILE).await {
+                    respond(Response::Failed(format!("the old checkpoint stays: {e}")));
                 }
+                respond(Response::Checkpoint(None));
+                session = train(&data, *request, &device, &training, respond, true).await;
+                keep_model(&session, &mut current, |r| scope.respond(id, r));
                 None
             }
+            Request::ResumeCheckpoint => {
+                training.paused.set(false);
+                training.cancelled.set(false);
+                let respond = |r: Response| scope.respond(id, r);
+                session = resume(&data, &device, &training, respond).await;
+                keep_model(&session, &mut current, |r| scope.respond(id, r));
+                None
+            }
+            Request::DiscardCheckpoint => Some(match storage::remove_file(CHECKPOINT_FILE).await {
+                Ok(()) => Response::Checkpoint(None),
+                Err(e) => Response::Failed(format!("the checkpoint could not be deleted: {e}")),
+            }),
             Request::Compare { base, levels } => {
                 training.paused.set(false);
                 training.cancelled.set(false);
@@ -180,7 +199,8 @@ async fn serve(
                         request.config.input.normalization = normalization;
                     }
                     request.augmentation = spec;
-                    let Some(done) = train(&data, request, &device, &training, respond).await
+                    let Some(done) =
+                        train(&data, request, &device, &training, respond, false).await
                     else {
                         break;
                     };
@@ -268,7 +288,10 @@ async fn serve(
                 },
                 None => Response::Failed("train a model first".to_owned()),
             }),
-            Request::Backend => Some(Response::Backend(backend.clone())),
+            Request::Backend => {
+                scope.respond(id, Response::Backend(backend.clone()));
+                Some(Response::Checkpoint(offer(&data).await))
+            }
             Request::SmokeStep => {
                 let trainer = smoke.get_or_insert_with(|| {
                     SmokeTrainer::new(&device.clone().autodiff(), SMOKE_SEED)
@@ -285,14 +308,33 @@ async fn serve(
     }
 }
 
-/// Runs a training session to its end, answering each step; returns the session (for
-/// evaluation and saving) unless it could not start.
+/// After a run: its kept model becomes the one classification uses.
+fn keep_model(
+    session: &Option<Session>,
+    current: &mut Option<(DenseNet, Vec<Output>, InputSpec)>,
+    respond: impl Fn(Response),
+) {
+    if let Some(session) = session
+        && let Some(model) = session.kept_model()
+    {
+        *current = Some((model, session.outputs().to_vec(), session.input()));
+        respond(Response::ModelLoaded(ModelInfo {
+            source: "trained in this tab".to_owned(),
+            outputs: session.outputs().to_vec(),
+            side: session.input().side,
+        }));
+    }
+}
+
+/// Starts a training session and runs it to its end (see [`run`]); `checkpoints` says whether
+/// it keeps a checkpoint in the browser's storage (single runs do, comparison levels do not).
 async fn train(
     data: &DataState,
     request: TrainRequest,
     device: &burn::tensor::Device,
     control: &TrainingControl,
     respond: impl Fn(Response),
+    checkpoints: bool,
 ) -> Option<Session> {
     let Some(dataset) = data.dataset.as_ref() else {
         respond(Response::TrainingEnded(TrainingEnd::Failed(
@@ -300,7 +342,7 @@ async fn train(
         )));
         return None;
     };
-    let (mut session, started) =
+    let (session, started) =
         match Session::start(dataset, &data.view, request, &device.clone().autodiff()) {
             Ok(started) => started,
             Err(e) => {
@@ -309,6 +351,62 @@ async fn train(
             }
         };
     respond(Response::TrainingStarted(started));
+    run(dataset, session, control, respond, checkpoints).await
+}
+
+/// Resumes the run kept in the browser's storage on the loaded data and runs it to its end.
+async fn resume(
+    data: &DataState,
+    device: &burn::tensor::Device,
+    control: &TrainingControl,
+    respond: impl Fn(Response),
+) -> Option<Session> {
+    let fail = |why: String| respond(Response::TrainingEnded(TrainingEnd::Failed(why)));
+    let Some(dataset) = data.dataset.as_ref() else {
+        fail("load the data the interrupted run trained on first".to_owned());
+        return None;
+    };
+    let checkpoint = match read_checkpoint().await {
+        Ok(Some(checkpoint)) => checkpoint,
+        Ok(None) => {
+            fail("there is no checkpoint to resume".to_owned());
+            return None;
+        }
+        Err(e) => {
+            fail(e);
+            return None;
+        }
+    };
+    let (session, started) = match Session::resume(dataset, &checkpoint, &device.clone().autodiff())
+    {
+        Ok(resumed) => resumed,
+        Err(e) => {
+            fail(e);
+            // Still there: offer it again (with why it cannot resume).
+            respond(Response::Checkpoint(offer_for(Some(dataset)).await));
+            return None;
+        }
+    };
+    respond(Response::TrainingStarted(started));
+    // The curves start with the epochs the interrupted run validated.
+    for record in session.history() {
+        respond(Response::TrainingEpoch(record.clone()));
+    }
+    run(dataset, session, control, respond, true).await
+}
+
+/// Runs a session to its end, answering each step; returns it (for evaluation and saving).
+///
+/// With `checkpoints`, each epoch's end writes a checkpoint to the browser's storage, and the
+/// run's end (finished or cancelled: the user is done with it) deletes it; a failure (the GPU
+/// lost, out of memory) keeps it and offers it to resume.
+async fn run(
+    dataset: &Dataset,
+    mut session: Session,
+    control: &TrainingControl,
+    respond: impl Fn(Response),
+    checkpoints: bool,
+) -> Option<Session> {
     let mut elapsed_ms = 0.0;
     loop {
         // Let Pause and Cancel in (a CPU step never yields by itself).
@@ -317,6 +415,9 @@ async fn train(
             sleep_ms(200).await;
         }
         if control.cancelled.get() {
+            if checkpoints {
+                discard_checkpoint(&respond).await;
+            }
             respond(Response::TrainingEnded(TrainingEnd::Cancelled {
                 best_epoch: session.best_epoch(),
             }));
@@ -327,8 +428,21 @@ async fn train(
         elapsed_ms += js_sys::Date::now() - started_ms;
         match event {
             Ok(Event::Step(step)) => respond(Response::TrainingStep { step, elapsed_ms }),
-            Ok(Event::Epoch(record)) => respond(Response::TrainingEpoch(record)),
+            Ok(Event::Epoch(record)) => {
+                respond(Response::TrainingEpoch(record));
+                if checkpoints && !session.is_finished() {
+                    match write_checkpoint(&session).await {
+                        Ok(saved) => respond(saved),
+                        Err(e) => respond(Response::Failed(format!(
+                            "the checkpoint could not be written (training goes on): {e}"
+                        ))),
+                    }
+                }
+            }
             Ok(Event::Finished(finish)) => {
+                if checkpoints {
+                    discard_checkpoint(&respond).await;
+                }
                 respond(Response::TrainingEnded(TrainingEnd::Finished {
                     best_epoch: session.best_epoch(),
                     early_stopped: finish == crate::train::trainer::Finish::EarlyStopped,
@@ -336,11 +450,97 @@ async fn train(
                 return Some(session);
             }
             Err(e) => {
-                respond(Response::TrainingEnded(TrainingEnd::Failed(e.to_string())));
+                let why = e.to_string();
+                let lost = device_lost(&why);
+                respond(Response::TrainingEnded(TrainingEnd::Failed(if lost {
+                    format!(
+                        "the GPU device was lost ({why}); the last epoch's checkpoint is kept: \
+                         reload the page to resume it on a new device"
+                    )
+                } else {
+                    why
+                })));
+                if checkpoints {
+                    // Offer the last epoch's checkpoint; a lost device is lost for this page,
+                    // so that resume waits for a reload.
+                    let offer = offer_for(Some(dataset)).await.map(|mut offer| {
+                        if lost {
+                            offer.blocker = Some(
+                                "reload the page (the GPU device was lost; a reload gets a new \
+                                 one) and load the same data"
+                                    .to_owned(),
+                            );
+                        }
+                        offer
+                    });
+                    respond(Response::Checkpoint(offer));
+                }
                 return Some(session);
             }
         }
     }
+}
+
+/// Whether a device error means the GPU device is gone: cubecl marks a wgpu device "poisoned"
+/// once wgpu's device-lost callback fires (a driver reset, a timeout, the GPU removed), and
+/// every later read fails with that error.
+fn device_lost(why: &str) -> bool {
+    let why = why.to_ascii_lowercase();
+    why.contains("poison") || why.contains("device was lost") || why.contains("device lost")
+}
+
+/// Takes the session's checkpoint and writes it to the browser's storage.
+async fn write_checkpoint(session: &Session) -> Result<Response, String> {
+    let started_ms = js_sys::Date::now();
+    let mut checkpoint = session.checkpoint().await?;
+    checkpoint.summary.saved_at_ms = started_ms;
+    let bytes = checkpoint.to_bytes()?;
+    storage::write_file(CHECKPOINT_FILE, &bytes).await?;
+    Ok(Response::CheckpointSaved {
+        epochs_done: checkpoint.summary.epochs_done,
+        bytes: bytes.len(),
+        write_ms: js_sys::Date::now() - started_ms,
+    })
+}
+
+async fn discard_checkpoint(respond: &impl Fn(Response)) {
+    match storage::remove_file(CHECKPOINT_FILE).await {
+        Ok(()) => respond(Response::Checkpoint(None)),
+        Err(e) => respond(Response::Failed(format!(
+            "the checkpoint could not be deleted: {e}"
+        ))),
+    }
+}
+
+/// The checkpoint in the browser's storage, if there is one.
+async fn read_checkpoint() -> Result<Option<Checkpoint>, String> {
+    let Some(bytes) = storage::read_file(CHECKPOINT_FILE).await? else {
+        return Ok(None);
+    };
+    Checkpoint::from_bytes(&bytes)
+        .map(Some)
+        .map_err(|e| format!("the checkpoint cannot be resumed: {e}"))
+}
+
+/// What the page can offer about the kept checkpoint, given the loaded data.
+async fn offer(data: &DataState) -> Option<CheckpointOffer> {
+    offer_for(data.dataset.as_ref()).await
+}
+
+async fn offer_for(dataset: Option<&Dataset>) -> Option<CheckpointOffer> {
+    // A checkpoint this build cannot read is not offered (and stays until a new run replaces it).
+    let checkpoint = read_checkpoint().await.ok()??;
+    let blocker = match dataset {
+        None => Some(format!(
+            "load the data it trained on ({} labelled images) to resume",
+            checkpoint.summary.images
+        )),
+        Some(dataset) => Session::check_fits(dataset, &checkpoint).err(),
+    };
+    Some(CheckpointOffer {
+        summary: checkpoint.summary,
+        blocker,
+    })
 }
 
 /// Resolves after `ms` milliseconds (`setTimeout` of the worker's global scope).

@@ -1,0 +1,268 @@
+//! [`PathAdam`]: burn's Adam, with its per-parameter state kept here, keyed by the parameter's
+//! module path, so that a checkpoint can read it back and a resumed run can put it back.
+//!
+//! Why not burn's `ModuleOptimizer`: its `to_record` reads the moments synchronously
+//! (`into_data`), which panics on WebGPU in the browser, and its state is keyed by `ParamId`,
+//! which a model loaded from a checkpoint does not keep. The arithmetic is burn's own
+//! ([`Adam`]'s `Optimizer::step`), so a run takes exactly the steps it took with
+//! `AdamConfig::init()` (tested below).
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::optim::{
+    Adam, AdamConfig, AdamState, AdaptiveMomentumState, GradientsParams, Optimizer as _,
+};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// One parameter's Adam moments, flattened (the parameter's shape gives them back their rank).
+#[derive(Clone)]
+struct Moments {
+    /// Steps taken (Adam's `t`, for the bias correction).
+    time: usize,
+    first: Tensor<1>,
+    second: Tensor<1>,
+}
+
+/// Adam whose state can be saved and restored; see the module doc.
+#[derive(Clone)]
+pub struct PathAdam {
+    adam: Adam,
+    states: BTreeMap<String, Moments>,
+}
+
+/// A [`PathAdam`]'s state read back from the device: plain numbers, per parameter path.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdamSnapshot {
+    /// `(path, steps taken, first moment, second moment)`, in path order.
+    pub parameters: Vec<(String, usize, Vec<f32>, Vec<f32>)>,
+}
+
+impl PathAdam {
+    /// A fresh optimizer (no state yet) with `config`'s hyper-parameters.
+    #[must_use]
+    pub fn new(config: &AdamConfig) -> Self {
+        PathAdam {
+            adam: config.build(),
+            states: BTreeMap::new(),
+        }
+    }
+
+    /// Updates `module`'s parameters that have a gradient in `grads`, at `learning_rate`.
+    pub fn step<M: Module>(&mut self, learning_rate: f64, module: M, grads: GradientsParams) -> M {
+        module.map(&mut Stepper {
+            adam: &self.adam,
+            states: &mut self.states,
+            grads,
+            learning_rate,
+            path: Vec::new(),
+        })
+    }
+
+    /// The state, read back with one async read (a synchronous read panics on WebGPU).
+    ///
+    /// # Errors
+    /// The device's read error, as text.
+    pub async fn snapshot(&self) -> Result<AdamSnapshot, String> {
+        if self.states.is_empty() {
+            return Ok(AdamSnapshot::default());
+        }
+        // One concatenated read rather than two per parameter: each is a GPU round trip.
+        let tensors: Vec<Tensor<1>> = self
+            .states
+            .values()
+            .flat_map(|m| [m.first.clone(), m.second.clone()])
+            .collect();
+        let values = Tensor::cat(tensors, 0)
+            .into_data_async()
+            .await
+            .map_err(|e| format!("{e:?}"))?
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        let mut rest = values.as_slice();
+        let mut parameters = Vec::with_capacity(self.states.len());
+        for (path, moments) in &self.states {
+            let len = moments.first.dims()[0];
+            let (first, after) = rest
+                .split_at_checked(len)
+                .ok_or("the device returned too few values")?;
+            let (second, after) = after
+                .split_at_checked(len)
+                .ok_or("the device returned too few values")?;
+            rest = after;
+            parameters.push((path.clone(), moments.time, first.to_vec(), second.to_vec()));
+        }
+        Ok(AdamSnapshot { parameters })
+    }
+
+    /// `config`'s optimizer with the state of `snapshot`, its moments on `device`.
+    #[must_use]
+    pub fn restore(config: &AdamConfig, snapshot: &AdamSnapshot, device: &Device) -> Self {
+        let device = device.clone().without_autodiff();
+        let moment = |values: &[f32]| {
+            Tensor::<1>::from_data(TensorData::new(values.to_vec(), [values.len()]), &device)
+        };
+        let states = snapshot
+            .parameters
+            .iter()
+            .map(|(path, time, first, second)| {
+                (
+                    path.clone(),
+                    Moments {
+                        time: *time,
+                        first: moment(first),
+                        second: moment(second),
+                    },
+                )
+            })
+            .collect();
+        PathAdam {
+            adam: config.build(),
+            states,
+        }
+    }
+}
+
+/// Walks a module once, stepping each parameter that has a gradient.
+struct Stepper<'a> {
+    adam: &'a Adam,
+    states: &'a mut BTreeMap<String, Moments>,
+    grads: GradientsParams,
+    learning_rate: f64,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for Stepper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(grad) = self.grads.remove::<D>(id) else {
+            // Frozen or unused: no gradient, no step (as burn's ModuleOptimizer).
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let require_grad = tensor.is_require_grad();
+        let shape = tensor.shape();
+        let len = shape.num_elements();
+        let path = self.path.join(".");
+        let state = self.states.remove(&path).map(|m| {
+            AdamState::new(AdaptiveMomentumState::new(
+                m.time,
+                m.first.reshape(shape.clone()),
+                m.second.reshape(shape.clone()),
+            ))
+        });
+        // As burn's ModuleOptimizer: the step works on the tensor without its autodiff node.
+        let (updated, state) = self
+            .adam
+            .step(self.learning_rate, tensor.inner(), grad, state);
+        if let Some(state) = state {
+            let momentum = state.momentum;
+            self.states.insert(
+                path,
+                Moments {
+                    time: momentum.time,
+                    first: momentum.moment_1.reshape([len]),
+                    second: momentum.moment_2.reshape([len]),
+                },
+            );
+        }
+        let mut updated = Tensor::from_inner(updated);
+        if require_grad {
+            updated = updated.require_grad();
+        }
+        Param::from_mapped_value(id, updated, mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::module::Module;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::optim::GradientsParams;
+    use burn::optim::decay::WeightDecayConfig;
+
+    use super::*;
+
+    #[derive(Module, Debug)]
+    struct Net {
+        a: Linear,
+        b: Linear,
+    }
+
+    fn net(device: &Device) -> Net {
+        Net {
+            a: LinearConfig::new(3, 4).init(device),
+            b: LinearConfig::new(4, 2).init(device),
+        }
+    }
+
+    fn grads(net: &Net, device: &Device, i: usize) -> GradientsParams {
+        let x = Tensor::<2>::from_data(
+            TensorData::new((0..6).map(|v| (v + i) as f32 * 0.3 - 1.0).collect(), [2, 3]),
+            device,
+        );
+        let loss = net.b.forward(net.a.forward(x).tanh()).powi_scalar(2).mean();
+        GradientsParams::from_grads(loss.backward(), net)
+    }
+
+    fn weights(net: &Net) -> Vec<f32> {
+        [
+            net.a.weight.val().into_data(),
+            net.b.weight.val().into_data(),
+            net.b.bias.as_ref().expect("bias").val().into_data(),
+        ]
+        .into_iter()
+        .flat_map(|d| d.try_into_vec::<f32>().expect("f32"))
+        .collect()
+    }
+
+    fn config() -> AdamConfig {
+        AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(1e-4)))
+    }
+
+    #[test]
+    fn path_adam_takes_exactly_burns_adam_steps() {
+        let device = crate::backend::cpu_device().autodiff();
+        let mut ours = net(&device);
+        let mut theirs = ours.clone();
+        let mut path_adam = PathAdam::new(&config());
+        let mut burn_adam = config().init();
+        for i in 0..4 {
+            let g = grads(&ours, &device, i);
+            ours = path_adam.step(1e-2, ours, g);
+            let g = grads(&theirs, &device, i);
+            theirs = burn_adam.step(1e-2, theirs, g);
+        }
+        assert_eq!(weights(&ours), weights(&theirs));
+    }
+
+    #[test]
+    fn a_restored_adam_continues_as_the_original() {
+        let device = crate::backend::cpu_device().autodiff();
+        let mut first = net(&device);
+        let mut adam = PathAdam::new(&config());
+        for i in 0..3 {
+            let g = grads(&first, &device, i);
+            first = adam.step(1e-2, first, g);
+        }
+        let snapshot = pollster::block_on(adam.snapshot()).expect("reads");
+        assert_eq!(snapshot.parameters.len(), 4, "a and b, weight and bias");
+        let mut restored = PathAdam::restore(&config(), &snapshot, &device);
+        let mut second = first.clone();
+        for i in 3..6 {
+            let g = grads(&first, &device, i);
+            first = adam.step(1e-2, first, g);
+            let g = grads(&second, &device, i);
+            second = restored.step(1e-2, second, g);
+        }
+        assert_eq!(weights(&first), weights(&second));
+    }
+}

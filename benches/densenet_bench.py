@@ -67,13 +67,15 @@ def targets_numpy(batch):
 
 
 def timed(run, warmup, steps):
-    times = []
+    """Median wall seconds and median CPU seconds (all threads) per batch."""
+    times, cpu_times = [], []
     for i in range(warmup + steps):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         run()
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+            cpu_times.append(time.process_time() - cpu)
+    return statistics.median(times), statistics.median(cpu_times)
 
 
 def torch_child(mode, size, batch, warmup, steps):
@@ -155,9 +157,10 @@ def tf_child(mode, size, batch, warmup, steps):
 def child(spec, batch, warmup, steps):
     library, mode, size = spec.split(":")
     run = torch_child if library == "torch" else tf_child
-    version, seconds = run(mode, int(size), batch, warmup, steps)
+    version, (seconds, cpu_seconds) = run(mode, int(size), batch, warmup, steps)
     print("RESULT " + json.dumps({
         "library": version, "mode": mode, "size": int(size), "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "images_per_second": batch / seconds, "peak_rss_mib": peak_rss_mib(),
     }))
 
@@ -207,7 +210,8 @@ def print_table(results, sizes, args):
           f"after {args.warmup} warm-up, each configuration in its own process; "
           f"{os.cpu_count()} cores; load average {load_average()} at the end")
     print()
-    header = "| library | mode | " + " | ".join(f"{s}² images/s (peak MiB)" for s in sizes) + " |"
+    header = ("| library | mode | "
+              + " | ".join(f"{s}² images/s (CPU s/batch, peak MiB)" for s in sizes) + " |")
     print(header)
     print("|---|---|" + "---|" * len(sizes))
     for mode in ("infer", "train"):
@@ -215,7 +219,8 @@ def print_table(results, sizes, args):
             cells = []
             for size in sizes:
                 r = by_key.get((library, mode, size))
-                cells.append(f"{r['images_per_second']:.1f} ({r['peak_rss_mib']:.0f})" if r else "–")
+                cells.append(f"{r['images_per_second']:.1f} ({r['cpu_seconds']:.2f} s, "
+                             f"{r['peak_rss_mib']:.0f})" if r else "–")
             print(f"| {library} | {mode} | " + " | ".join(cells) + " |")
         burn = next((lib for lib in libraries if lib.startswith("burn")), None)
         others = [lib for lib in libraries if not lib.startswith("burn")]
@@ -233,6 +238,10 @@ def print_table(results, sizes, args):
                     cells.append("–")
             print(f"| burn ÷ faster of the others | {mode} | " + " | ".join(cells) + " |")
     print()
+    print("CPU s/batch: CPU time of all the process's threads per batch (time.process_time, "
+          "/proc schedstat for burn); busy-waiting threads (OpenMP in PyTorch, TensorFlow's pool) "
+          "count too. On a busy machine images/s falls for every library, PyTorch's most: its "
+          "OpenMP barriers wait for descheduled threads.")
     print("Native wgpu: not measured; the native build has no wgpu backend (Cargo.toml enables it "
           "for wasm32 only).")
 

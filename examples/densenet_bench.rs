@@ -74,6 +74,9 @@ struct Measurement {
     size: usize,
     /// Median seconds per batch.
     seconds: f64,
+    /// Median CPU seconds per batch, all threads: what the batch cost, even when other
+    /// programs share the cores (then `seconds` grows, this hardly does).
+    cpu_seconds: f64,
     images_per_second: f64,
     peak_rss_mib: f64,
 }
@@ -84,12 +87,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let m = measure(mode, size, &options);
         // One line the parent parses.
         println!(
-            "RESULT {} {} {} {} {}",
+            "RESULT {} {} {} {} {} {}",
             m.mode.name(),
             m.size,
             m.seconds,
             m.images_per_second,
-            m.peak_rss_mib
+            m.peak_rss_mib,
+            m.cpu_seconds
         );
         return Ok(());
     }
@@ -99,10 +103,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let m = run_child(mode, size, &options)?;
             if options.json {
                 println!(
-                    "{{\"library\": \"burn flex\", \"mode\": \"{}\", \"size\": {}, \"seconds\": {:.4}, \"images_per_second\": {:.3}, \"peak_rss_mib\": {:.0}}}",
+                    "{{\"library\": \"burn flex\", \"mode\": \"{}\", \"size\": {}, \"seconds\": {:.4}, \"cpu_seconds\": {:.4}, \"images_per_second\": {:.3}, \"peak_rss_mib\": {:.0}}}",
                     m.mode.name(),
                     m.size,
                     m.seconds,
+                    m.cpu_seconds,
                     m.images_per_second,
                     m.peak_rss_mib
                 );
@@ -185,13 +190,14 @@ fn run_child(
         .find_map(|l| l.strip_prefix("RESULT "))
         .ok_or_else(|| format!("{} {size}² failed ({})", mode.name(), output.status))?;
     let fields: Vec<&str> = line.split_whitespace().collect();
-    let [_, _, seconds, rate, peak] = fields[..] else {
+    let [_, _, seconds, rate, peak, cpu] = fields[..] else {
         return Err(format!("bad result line {line}").into());
     };
     Ok(Measurement {
         mode,
         size,
         seconds: seconds.parse()?,
+        cpu_seconds: cpu.parse()?,
         images_per_second: rate.parse()?,
         peak_rss_mib: peak.parse()?,
     })
@@ -208,14 +214,16 @@ fn measure(mode: Mode, size: usize, options: &Options) -> Measurement {
         &device,
     );
     let mut times = Vec::with_capacity(options.steps);
+    let mut cpu_times = Vec::with_capacity(options.steps);
     match mode {
         Mode::Infer => {
             let model = seeded_on(1, &device, densenet121).valid();
             for i in 0..options.warmup + options.steps {
-                let start = Instant::now();
+                let (start, cpu) = (Instant::now(), cpu_seconds());
                 infer_batch(&model, images.clone());
                 if i >= options.warmup {
                     times.push(start.elapsed().as_secs_f64());
+                    cpu_times.push(cpu_seconds() - cpu);
                 }
             }
         }
@@ -224,10 +232,11 @@ fn measure(mode: Mode, size: usize, options: &Options) -> Measurement {
             let images = images.to_device(&device);
             let mut step = TrainStep::new(batch, &device);
             for i in 0..options.warmup + options.steps {
-                let start = Instant::now();
+                let (start, cpu) = (Instant::now(), cpu_seconds());
                 let (_, [forward, backward, adam]) = step.run(images.clone());
                 if i >= options.warmup {
                     times.push(start.elapsed().as_secs_f64());
+                    cpu_times.push(cpu_seconds() - cpu);
                     // For the profile (docs/cpu-profile.md): where a step's time goes.
                     eprintln!(
                         "phases {size}²: forward + loss {forward:.3} s, backward {backward:.3} s, Adam {adam:.3} s"
@@ -237,11 +246,13 @@ fn measure(mode: Mode, size: usize, options: &Options) -> Measurement {
         }
     }
     times.sort_by(f64::total_cmp);
+    cpu_times.sort_by(f64::total_cmp);
     let seconds = times[times.len() / 2];
     Measurement {
         mode,
         size,
         seconds,
+        cpu_seconds: cpu_times[cpu_times.len() / 2],
         images_per_second: batch as f64 / seconds,
         peak_rss_mib: peak_rss_mib(),
     }
@@ -316,6 +327,18 @@ impl TrainStep {
     }
 }
 
+/// CPU seconds this process has run, summed over its threads (`/proc/self/task/*/schedstat`, in
+/// nanoseconds); 0 where unknown.
+fn cpu_seconds() -> f64 {
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        * 1e-9
+}
+
 /// This process's peak resident memory (`VmHWM` in `/proc/self/status`), in MiB; 0 where unknown.
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -339,15 +362,16 @@ fn print_table(results: &[Measurement], options: &Options) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("| size | mode | images/s | s per batch | peak RSS (MiB) |");
-    println!("|---|---|---|---|---|");
+    println!("| size | mode | images/s | s per batch | CPU s per batch | peak RSS (MiB) |");
+    println!("|---|---|---|---|---|---|");
     for m in results {
         println!(
-            "| {}² | {} | {:.2} | {:.3} | {:.0} |",
+            "| {}² | {} | {:.2} | {:.3} | {:.3} | {:.0} |",
             m.size,
             m.mode.name(),
             m.images_per_second,
             m.seconds,
+            m.cpu_seconds,
             m.peak_rss_mib
         );
     }

@@ -8,7 +8,6 @@
 //! `cargo run --release --example densenet_profile -- [size (64)] [batch (8)] [repetitions (3)]`
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use burn::tensor::module::{batch_norm_train, conv_transpose2d, conv2d, conv2d_weight_backward};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
@@ -44,6 +43,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         add(conv.kind, "forward", fwd);
         add(conv.kind, "input gradient (conv_transpose2d)", dx);
         add(conv.kind, "weight gradient (conv2d_weight_backward)", dw);
+        if conv.kernel == 1 {
+            // What `densenet::pointwise` runs instead on the CPU.
+            let [fwd, bwd] = time_pointwise(conv, batch, reps, &device);
+            add(conv.kind, "as matmul: forward", fwd);
+            add(conv.kind, "as matmul: both gradients", bwd);
+            let [fwd, bwd] = time_channels_first(conv, batch, reps, &device);
+            add(conv.kind, "as one GEMM, channels first: forward", fwd);
+            add(
+                conv.kind,
+                "as one GEMM, channels first: both gradients",
+                bwd,
+            );
+        }
     }
     for &(channels, side) in &norms {
         let [fwd, bwd] = time_batch_norm(channels, side, batch, reps, &device);
@@ -58,9 +70,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    let total: f64 = totals.values().sum();
+    // The "as …" rows are alternatives to the convolution rows, not more work.
+    let total: f64 = totals
+        .iter()
+        .filter(|((_, phase), _)| !phase.starts_with("as "))
+        .map(|(_, s)| s)
+        .sum();
     println!(
-        "DenseNet121 ops on flex at {size}², batch {batch}, median of {reps} per op, summed; load average {}",
+        "DenseNet121 ops on flex at {size}², batch {batch}, CPU time (all threads), median of {reps} per op, summed; load average {}",
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .split_whitespace()
@@ -68,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("| op | phase | ms per step | share of these ops |");
+    println!("| op | phase | CPU ms per step | share of these ops |");
     println!("|---|---|---|---|");
     let mut rows: Vec<_> = totals.into_iter().collect();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -79,7 +96,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             100.0 * seconds / total
         );
     }
-    println!("| all of the above | | {:.0} | |", total * 1e3);
+    println!(
+        "| all of the above but the \"as …\" rows | | {:.0} | |",
+        total * 1e3
+    );
     Ok(())
 }
 
@@ -143,6 +163,31 @@ fn densenet121_layers(size: usize) -> (Vec<Conv>, Vec<(usize, usize)>, Vec<(usiz
     (convs, norms, cats)
 }
 
+/// CPU seconds this process has run, summed over its threads (`/proc/self/task/*/schedstat`, in
+/// nanoseconds): unlike the wall clock, hardly changed by other programs on a busy machine.
+fn cpu_seconds() -> f64 {
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<f64>().ok())
+        .sum::<f64>()
+        * 1e-9
+}
+
+/// A stopwatch on [`cpu_seconds`].
+struct Stopwatch(f64);
+
+impl Stopwatch {
+    fn start() -> Self {
+        Stopwatch(cpu_seconds())
+    }
+
+    fn seconds(&self) -> f64 {
+        cpu_seconds() - self.0
+    }
+}
+
 fn median(mut run: impl FnMut() -> f64, reps: usize) -> f64 {
     let _ = run(); // warm-up
     let mut times: Vec<f64> = (0..reps).map(|_| run()).collect();
@@ -174,9 +219,9 @@ fn time_conv(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 3
     let clock = |f: &dyn Fn() -> Tensor<4>| {
         median(
             || {
-                let start = Instant::now();
+                let start = Stopwatch::start();
                 std::hint::black_box(f().into_data());
-                start.elapsed().as_secs_f64()
+                start.seconds()
             },
             reps,
         )
@@ -186,6 +231,92 @@ fn time_conv(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 3
         clock(&|| conv_transpose2d(g.clone(), w.clone(), None, transpose.clone())),
         clock(&|| conv2d_weight_backward(x.clone(), w.clone(), g.clone(), options.clone())),
     ]
+}
+
+/// A 1x1 convolution as `weight · x`: forward, and both gradients (an autodiff pass minus the
+/// forward).
+fn time_pointwise(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 2] {
+    let hw = conv.side * conv.side;
+    let x = Tensor::<3>::random(
+        [batch, conv.c_in, hw],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let w = Tensor::<3>::random(
+        [1, conv.c_out, conv.c_in],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let g = Tensor::<3>::random(
+        [batch, conv.c_out, hw],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let forward = median(
+        || {
+            let start = Stopwatch::start();
+            std::hint::black_box(w.clone().matmul(x.clone()).into_data());
+            start.seconds()
+        },
+        reps,
+    );
+    let both = median(
+        || {
+            let x = x.clone().autodiff().require_grad();
+            let w = w.clone().autodiff().require_grad();
+            let start = Stopwatch::start();
+            let grads = (w.clone().matmul(x.clone()) * g.clone().autodiff())
+                .sum()
+                .backward();
+            std::hint::black_box(x.grad(&grads).map(|t| t.into_data()));
+            std::hint::black_box(w.grad(&grads).map(|t| t.into_data()));
+            start.seconds()
+        },
+        reps,
+    );
+    [forward, (both - forward).max(0.0)]
+}
+
+/// A 1x1 convolution as one GEMM over the whole batch: `weight [c_out, c_in] · x' [c_in, b·h·w]`,
+/// `x'` being the input with batch and channels swapped (a copy), and the product swapped back.
+fn time_channels_first(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 2] {
+    let side = conv.side;
+    let x = random([batch, conv.c_in, side, side], device);
+    let w = Tensor::<2>::random(
+        [conv.c_out, conv.c_in],
+        Distribution::Normal(0.0, 1.0),
+        device,
+    );
+    let g = random([batch, conv.c_out, side, side], device);
+    let forward = |w: Tensor<2>, x: Tensor<4>| {
+        let x = x.swap_dims(0, 1).reshape([conv.c_in, batch * side * side]);
+        w.matmul(x)
+            .reshape([conv.c_out, batch, side, side])
+            .swap_dims(0, 1)
+    };
+    let fwd = median(
+        || {
+            let start = Stopwatch::start();
+            std::hint::black_box(forward(w.clone(), x.clone()).into_data());
+            start.seconds()
+        },
+        reps,
+    );
+    let both = median(
+        || {
+            let x = x.clone().autodiff().require_grad();
+            let w = w.clone().autodiff().require_grad();
+            let start = Stopwatch::start();
+            let grads = (forward(w.clone(), x.clone()) * g.clone().autodiff())
+                .sum()
+                .backward();
+            std::hint::black_box(x.grad(&grads).map(|t| t.into_data()));
+            std::hint::black_box(w.grad(&grads).map(|t| t.into_data()));
+            start.seconds()
+        },
+        reps,
+    );
+    [fwd, (both - fwd).max(0.0)]
 }
 
 /// Training-mode batch norm forward, and its backward (an autodiff pass minus the forward).
@@ -202,10 +333,10 @@ fn time_batch_norm(
     let beta = Tensor::<1>::zeros([channels], device);
     let forward = median(
         || {
-            let start = Instant::now();
+            let start = Stopwatch::start();
             let out = batch_norm_train(x.clone(), gamma.clone(), beta.clone(), 1e-5);
             std::hint::black_box(out.output.into_data());
-            start.elapsed().as_secs_f64()
+            start.seconds()
         },
         reps,
     );
@@ -214,12 +345,12 @@ fn time_batch_norm(
             let x = x.clone().autodiff().require_grad();
             let gamma = gamma.clone().autodiff().require_grad();
             let beta = beta.clone().autodiff().require_grad();
-            let start = Instant::now();
+            let start = Stopwatch::start();
             let out = batch_norm_train(x.clone(), gamma, beta, 1e-5).output;
             // Σ out·g has gradient g: the backward sees a realistic upstream gradient.
             let grads = (out * g.clone().autodiff()).sum().backward();
             std::hint::black_box(x.grad(&grads).map(|t| t.into_data()));
-            start.elapsed().as_secs_f64()
+            start.seconds()
         },
         reps,
     );
@@ -232,10 +363,10 @@ fn time_cat(channels: usize, side: usize, batch: usize, reps: usize, device: &De
     let new = random([batch, 32, side, side], device);
     median(
         || {
-            let start = Instant::now();
+            let start = Stopwatch::start();
             let out = Tensor::cat(vec![features.clone(), new.clone()], 1);
             std::hint::black_box(out.into_data());
-            start.elapsed().as_secs_f64()
+            start.seconds()
         },
         reps,
     )

@@ -298,16 +298,20 @@ impl Transition {
 }
 
 /// `conv.forward(x)` for a 1x1, stride-1, unpadded convolution without bias, computed on the CPU
-/// as the matrix product it is: `weight [c_out, c_in] · x [c_in, h·w]` for each image.
+/// as the one matrix product it is over the whole batch: `weight [c_out, c_in] · x' [c_in, b·h·w]`,
+/// where `x'` is `x` with batch and channels swapped (a copy).
 ///
 /// Why: burn-flex 0.22 has no weight gradient of its own; burn's generic one runs a convolution
 /// whose kernel is the whole output gradient, which flex turns into one matrix-vector product per
-/// input channel. The product's own backward is two plain GEMMs, ~5x faster for the weight
-/// gradient (docs/cpu-profile.md). On WebGPU the convolution is kept as it is.
+/// input channel. This product's backward is two single GEMMs with `b·h·w` as the inner
+/// dimension: both gradients of the dense layers' 1x1 convolutions in about half the CPU time
+/// (a per-image batched matmul saves only ~20 %; docs/cpu-profile.md). On WebGPU the
+/// convolution is kept.
 ///
 /// # Shapes
 /// - `x`: `[batch, c_in, h, w]`
-/// - output: `[batch, c_out, h, w]`
+/// - output: `[batch, c_out, h, w]` (a view with batch and channels swapped back, which batch
+///   norm, next, reads channel-first anyway)
 fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     if !runs_on_cpu(&x.device()) {
         return conv.forward(x);
@@ -316,10 +320,12 @@ fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let weight = conv.weight.val(); // [c_out, c_in, 1, 1]
     let c_out = weight.dims()[0];
     debug_assert_eq!(weight.dims(), [c_out, c_in, 1, 1], "a 1x1 convolution");
-    let weight = weight.reshape([1, c_out, c_in]);
+    let x = x.swap_dims(0, 1).reshape([c_in, batch * h * w]); // [c_in, B·h·w]
     weight
-        .matmul(x.reshape([batch, c_in, h * w])) // [B, c_out, h·w]
-        .reshape([batch, c_out, h, w])
+        .reshape([c_out, c_in])
+        .matmul(x) // [c_out, B·h·w]
+        .reshape([c_out, batch, h, w])
+        .swap_dims(0, 1) // [B, c_out, h, w]
 }
 
 #[cfg(test)]

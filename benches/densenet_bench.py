@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""DenseNet121 on the CPU, side by side: PyTorch, TensorFlow/Keras and burn `flex`
+(`cargo run --release --example densenet_bench`), inference and a training step, batch 8, at
+each size, in one table with images/s, peak memory and burn's ratio to the faster of the two.
+
+Run from the repository root:
+    python3 benches/densenet_bench.py [--sizes 64,128,224] [--batch 8] [--steps 5] [--warmup 2]
+        [--only torch,tf,burn]
+
+It uses two venvs under ~/.cache/cxr-lab/ (PyPI only), made when missing: venv-torch (torch,
+torchvision) and venv-tf (tensorflow-cpu). Every (library, mode, size) runs in its own process,
+so that its peak resident memory (VmHWM) is its own. Thread counts are each library's default on
+this machine (all cores); the header says how many. The machine is shared and busy, so figures
+are medians and indicative; the load average is printed with them.
+
+The same network everywhere: DenseNet121 (growth 32, blocks 6-12-24-16), a 1-channel input
+(grey X-rays: torchvision's conv0 replaced by a 1-channel one; Keras built with input_shape
+(s, s, 1)) and 14 logits (torchvision's classifier Linear(1024, 14); Keras include_top=False,
+global average pool, Dense(14)). Timed per batch, after the warm-up batches:
+- inference: eval mode / training=False, sigmoid, probabilities back as numpy;
+- training: forward, class-weighted masked BCE on logits (the loss of src/train/loss.rs: weight
+  0.9 on positives, 0.1 on negatives, mean over all elements), backward, Adam (lr 1e-3), loss
+  read back as a float. TensorFlow's step is a `tf.function` (graph), as `model.fit` runs it.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+CACHE = os.path.expanduser("~/.cache/cxr-lab")
+VENVS = {
+    "torch": (os.path.join(CACHE, "venv-torch"), ["torch", "torchvision"]),
+    "tf": (os.path.join(CACHE, "venv-tf"), ["tensorflow-cpu"]),
+}
+CLASSES = 14
+W_POS, W_NEG = 0.9, 0.1
+
+
+def venv_python(library):
+    venv, packages = VENVS[library]
+    python = os.path.join(venv, "bin", "python")
+    if not os.path.exists(python):
+        print(f"making {venv} ({' '.join(packages)}) ...", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *packages], check=True)
+    return python
+
+
+def peak_rss_mib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def targets_numpy(batch):
+    import numpy as np
+
+    # About one finding in ten positive, as in NIH (the Rust benchmark's pattern).
+    y = (np.arange(batch * CLASSES) % 10 == 3).astype(np.float32).reshape(batch, CLASSES)
+    return y, np.ones_like(y)
+
+
+def timed(run, warmup, steps):
+    """Median wall seconds and median CPU seconds (all threads) per batch."""
+    times, cpu_times = [], []
+    for i in range(warmup + steps):
+        start, cpu = time.perf_counter(), time.process_time()
+        run()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu)
+    return statistics.median(times), statistics.median(cpu_times)
+
+
+def torch_child(mode, size, batch, warmup, steps):
+    import torch
+    import torch.nn.functional as F
+    import torchvision
+
+    torch.manual_seed(1)
+    model = torchvision.models.densenet121(num_classes=CLASSES)
+    model.features.conv0 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    x = torch.randn(batch, 1, size, size)
+    if mode == "infer":
+        model.eval()
+
+        def run():
+            with torch.inference_mode():
+                return torch.sigmoid(model(x)).numpy()
+
+    else:
+        model.train()
+        y, m = (torch.from_numpy(a) for a in targets_numpy(batch))
+        weights = y * W_POS + (1 - y) * W_NEG
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def run():
+            optimizer.zero_grad(set_to_none=True)
+            per_element = F.binary_cross_entropy_with_logits(model(x), y, reduction="none")
+            loss = (per_element * weights * m).mean()
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+    version = f"PyTorch {torch.__version__.split('+')[0]} ({torch.get_num_threads()} threads)"
+    return version, timed(run, warmup, steps)
+
+
+def tf_child(mode, size, batch, warmup, steps):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+    import keras
+
+    keras.utils.set_random_seed(1)
+    backbone = keras.applications.DenseNet121(
+        weights=None, include_top=False, input_shape=(size, size, 1), pooling="avg"
+    )
+    model = keras.Sequential([backbone, keras.layers.Dense(CLASSES)])
+    x = tf.constant(np.random.default_rng(1).standard_normal((batch, size, size, 1), dtype=np.float32))
+    if mode == "infer":
+        predict = tf.function(lambda images: tf.sigmoid(model(images, training=False)))
+
+        def run():
+            return predict(x).numpy()
+
+    else:
+        y, m = (tf.constant(a) for a in targets_numpy(batch))
+        weights = y * W_POS + (1 - y) * W_NEG
+        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+
+        @tf.function
+        def step(images):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                per_element = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits)
+                loss = tf.reduce_mean(per_element * weights * m)
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        def run():
+            return float(step(x))
+
+    threads = os.cpu_count()
+    intra = tf.config.threading.get_intra_op_parallelism_threads() or threads
+    version = f"TensorFlow {tf.__version__} CPU (intra-op {intra} threads)"
+    return version, timed(run, warmup, steps)
+
+
+def child(spec, batch, warmup, steps):
+    library, mode, size = spec.split(":")
+    run = torch_child if library == "torch" else tf_child
+    version, (seconds, cpu_seconds) = run(mode, int(size), batch, warmup, steps)
+    print("RESULT " + json.dumps({
+        "library": version, "mode": mode, "size": int(size), "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "images_per_second": batch / seconds, "peak_rss_mib": peak_rss_mib(),
+    }))
+
+
+def run_python(library, mode, size, args):
+    cmd = [venv_python(library), os.path.abspath(__file__), "--child", f"{library}:{mode}:{size}",
+           "--batch", str(args.batch), "--warmup", str(args.warmup), "--steps", str(args.steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    print(f"{library} {mode} {size}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+    return None
+
+
+def run_rust(args):
+    env = dict(os.environ)
+    # The build cache the scripts use (scripts/env.sh), not a fresh ./target of several GB.
+    env.setdefault("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
+    cmd = ["cargo", "run", "--release", "-q", "--example", "densenet_bench", "--", "--json",
+           "--sizes", args.sizes, "--batch", str(args.batch), "--warmup", str(args.warmup),
+           "--steps", str(args.steps)]
+    try:
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    except (OSError, subprocess.CalledProcessError) as err:
+        print(f"(Rust benchmark not run: {err})", file=sys.stderr)
+        return []
+    threads = os.cpu_count()
+    results = []
+    for line in out.splitlines():
+        if line.startswith("{"):
+            result = json.loads(line)
+            result["library"] = f"burn 0.22 flex ({threads} threads)"
+            results.append(result)
+    return results
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def print_table(results, sizes, args):
+    libraries = list(dict.fromkeys(r["library"] for r in results))
+    by_key = {(r["library"], r["mode"], r["size"]): r for r in results}
+    print(f"DenseNet121 (1 channel, 14 outputs), batch {args.batch}, median of {args.steps} batches "
+          f"after {args.warmup} warm-up, each configuration in its own process; "
+          f"{os.cpu_count()} cores; load average {load_average()} at the end")
+    print()
+    header = ("| library | mode | "
+              + " | ".join(f"{s}² images/s (CPU s/batch, peak MiB)" for s in sizes) + " |")
+    print(header)
+    print("|---|---|" + "---|" * len(sizes))
+    for mode in ("infer", "train"):
+        for library in libraries:
+            cells = []
+            for size in sizes:
+                r = by_key.get((library, mode, size))
+                cells.append(f"{r['images_per_second']:.1f} ({r['cpu_seconds']:.2f} s, "
+                             f"{r['peak_rss_mib']:.0f})" if r else "–")
+            print(f"| {library} | {mode} | " + " | ".join(cells) + " |")
+        burn = next((lib for lib in libraries if lib.startswith("burn")), None)
+        others = [lib for lib in libraries if not lib.startswith("burn")]
+        if burn and others:
+            cells = []
+            for size in sizes:
+                ours = by_key.get((burn, mode, size))
+                theirs = [by_key[(o, mode, size)] for o in others if (o, mode, size) in by_key]
+                if ours and theirs:
+                    best = max(theirs, key=lambda r: r["images_per_second"])
+                    speed = ours["images_per_second"] / best["images_per_second"]
+                    memory = ours["peak_rss_mib"] / min(r["peak_rss_mib"] for r in theirs)
+                    cells.append(f"**{speed:.2f}x** (memory {memory:.2f}x)")
+                else:
+                    cells.append("–")
+            print(f"| burn ÷ faster of the others | {mode} | " + " | ".join(cells) + " |")
+    print()
+    print("CPU s/batch: CPU time of all the process's threads per batch (time.process_time, "
+          "/proc schedstat for burn); busy-waiting threads (OpenMP in PyTorch, TensorFlow's pool) "
+          "count too. On a busy machine images/s falls for every library, PyTorch's most: its "
+          "OpenMP barriers wait for descheduled threads.")
+    print("Native wgpu: not measured; the native build has no wgpu backend (Cargo.toml enables it "
+          "for wasm32 only).")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="64,128,224")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--only", default="torch,tf,burn")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.batch, args.warmup, args.steps)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    only = args.only.split(",")
+    results = []
+    for library in ("tf", "torch"):
+        if library not in only:
+            continue
+        for size in sizes:
+            for mode in ("infer", "train"):
+                r = run_python(library, mode, size, args)
+                if r:
+                    print(f"{r['library']} {mode} {size}²: {r['images_per_second']:.1f} images/s, "
+                          f"peak {r['peak_rss_mib']:.0f} MiB", file=sys.stderr)
+                    results.append(r)
+    if "burn" in only:
+        results.extend(run_rust(args))
+    print_table(results, sizes, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,8 @@
 // End-to-end: the batch is capped from the WebGPU adapter's buffer limits. SwiftShader allows
-// 1 GiB per buffer; a small DenseNet at 320² needs 3.7 MB per image in its largest buffer (the
-// im2col columns of the first block's 3x3 convolutions, src/train/memory.rs), so batch 400
-// (1.4 GiB) is lowered to 291: the page says so before Start and while training, and the run's
-// steps hold 291 images. One step is enough; the run is then cancelled. On the CPU there is no
+// 1 GiB per buffer; a small DenseNet at 320² needs 5.0 MB per image in its largest buffer (the
+// im2col columns of the stem convolution's weight gradient, src/train/memory.rs), so batch 400
+// (1.9 GiB) is lowered to 213: the page says so before Start and while training, and the run's
+// steps hold 213 images. One step is enough; the run is then cancelled. On the CPU there is no
 // such limit and the batch stays.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,7 +32,7 @@ test('a batch too large for the GPU\'s buffers is capped with a message, and tra
   const { page, errors, close } = await open(server.origin, { webgpu: true });
   try {
     await ask(page);
-    const expected = 'Batch 400 needs a 1.4 GiB buffer; this GPU allows 1 GiB per buffer: training with batch 291.';
+    const expected = 'Batch 400 needs a 1.9 GiB buffer; this GPU allows 1 GiB per buffer: training with batch 213.';
     assert.equal(await page.textContent('#train-batch-cap'), expected);
     const started = Date.now();
     await page.click('#train-start');
@@ -43,7 +43,7 @@ test('a batch too large for the GPU\'s buffers is capped with a message, and tra
       null, { timeout: STEP_TIMEOUT, polling: 500 });
     const status = page.locator('#train-status');
     console.log(`${await status.textContent()} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-    assert.equal(await status.getAttribute('data-batch'), '291');
+    assert.equal(await status.getAttribute('data-batch'), '213');
     assert.match(await status.getAttribute('data-path'), /^WebGPU \(/);
     await page.click('#train-cancel');
     await page.locator('#train-result').waitFor({ timeout: STEP_TIMEOUT });

@@ -7,6 +7,8 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::train::memory::BufferLimits;
+
 /// The kind of backend that runs the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackendKind {
@@ -22,10 +24,13 @@ pub struct BackendInfo {
     /// Which backend runs.
     pub kind: BackendKind,
     /// The adapter's name, e.g. "google swiftshader — software fallback adapter", or
-    /// "burn flex on the processor" for the CPU.
+    /// "flex, wasm SIMD128, 1 thread" for the CPU ([`cpu_path`]).
     pub adapter: String,
     /// Why the CPU runs, when WebGPU was wanted but could not be used; `None` on WebGPU.
     pub fallback_reason: Option<String>,
+    /// The GPU adapter's limits on one buffer, which cap the batch
+    /// ([`crate::train::memory::cap_batch`]); `None` on the CPU.
+    pub limits: Option<BufferLimits>,
 }
 
 impl BackendInfo {
@@ -33,8 +38,19 @@ impl BackendInfo {
     pub fn cpu(fallback_reason: Option<String>) -> Self {
         Self {
             kind: BackendKind::Cpu,
-            adapter: "burn flex on the processor".to_owned(),
+            adapter: cpu_path().to_owned(),
             fallback_reason,
+            limits: None,
+        }
+    }
+
+    /// Which path runs, for the training progress: "WebGPU (google swiftshader)" or
+    /// "CPU (flex, wasm SIMD128, 1 thread)".
+    #[must_use]
+    pub fn path(&self) -> String {
+        match self.kind {
+            BackendKind::WebGpu => format!("WebGPU ({})", self.adapter),
+            BackendKind::Cpu => format!("CPU ({})", self.adapter),
         }
     }
 
@@ -44,6 +60,21 @@ impl BackendInfo {
             BackendKind::WebGpu => format!("WebGPU — {}", self.adapter),
             BackendKind::Cpu => format!("CPU — {}", self.adapter),
         }
+    }
+}
+
+/// How the CPU backend runs in this build. burn's `flex` is built without its `rayon` feature,
+/// so it uses one thread natively too. In the browser, threads would need wasm `atomics` and a
+/// standard library rebuilt with them (nightly `-Z build-std`) plus a cross-origin isolated
+/// page; see the README.
+#[must_use]
+pub const fn cpu_path() -> &'static str {
+    if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+        "flex, wasm SIMD128, 1 thread"
+    } else if cfg!(target_arch = "wasm32") {
+        "flex, wasm without SIMD, 1 thread"
+    } else {
+        "flex, 1 thread"
     }
 }
 
@@ -81,12 +112,12 @@ mod tests {
             kind: BackendKind::WebGpu,
             adapter: "google swiftshader".into(),
             fallback_reason: None,
+            limits: None,
         };
         assert_eq!(info.summary(), "WebGPU — google swiftshader");
-        assert!(
-            BackendInfo::cpu(Some("no adapter".into()))
-                .summary()
-                .starts_with("CPU")
-        );
+        assert_eq!(info.path(), "WebGPU (google swiftshader)");
+        let cpu = BackendInfo::cpu(Some("no adapter".into()));
+        assert!(cpu.summary().starts_with("CPU"));
+        assert_eq!(cpu.path(), "CPU (flex, 1 thread)");
     }
 }

@@ -9,6 +9,7 @@ use crate::metrics::Evaluation;
 use crate::train::checkpoint::CheckpointSummary;
 use crate::train::classify::{CamChoice, Classification};
 use crate::train::config::TrainConfig;
+use crate::train::memory::BatchCap;
 use crate::train::smoke_step::StepReport;
 use crate::train::trainer::{EpochRecord, StepReport as TrainStep};
 
@@ -222,6 +223,9 @@ pub enum Response {
     /// The loaded data set, after [`Request::FinishLoading`], [`Request::CancelLoading`] or
     /// [`Request::SetView`].
     Dataset(Box<DatasetSummary>),
+    /// The batch asked for needs a buffer larger than the GPU allows: the run trains with a
+    /// smaller one (sent before [`Response::TrainingStarted`]).
+    BatchCapped(BatchCap),
     /// A training run started.
     TrainingStarted(TrainingStarted),
     /// A training step finished.
@@ -388,6 +392,24 @@ mod tests {
             evaluation,
         })));
         round_trip(&Request::ResumeCheckpoint);
+        round_trip(&Response::Backend(BackendInfo {
+            kind: crate::backend::BackendKind::WebGpu,
+            adapter: "google swiftshader".to_owned(),
+            fallback_reason: None,
+            limits: Some(crate::train::memory::BufferLimits {
+                max_storage_buffer_binding_size: 1 << 30,
+                max_buffer_size: 1 << 30,
+            }),
+        }));
+        round_trip(&Response::Backend(BackendInfo::cpu(Some(
+            "no adapter".to_owned(),
+        ))));
+        round_trip(&Response::BatchCapped(BatchCap {
+            requested: 400,
+            batch: 291,
+            requested_bytes: 1_474_560_000,
+            limit_bytes: 1 << 30,
+        }));
         round_trip(&Response::Checkpoint(Some(CheckpointOffer {
             summary: CheckpointSummary {
                 epochs_done: 1,

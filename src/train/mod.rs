@@ -2,6 +2,7 @@
 
 pub mod adam;
 pub mod augmenter;
+pub mod bench;
 pub mod checkpoint;
 #[cfg(test)]
 mod checkpoint_tests;
@@ -11,6 +12,7 @@ pub mod config;
 mod densenet_step_tests;
 pub mod examples;
 pub mod loss;
+pub mod memory;
 pub mod predict;
 pub mod preprocess;
 pub mod session;

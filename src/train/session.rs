@@ -39,8 +39,8 @@ pub struct Session {
     fingerprint: u64,
 }
 
-/// The architecture for a choice.
-fn architecture(choice: ModelChoice, outputs: usize, channels: usize) -> DenseNetConfig {
+/// The architecture for a choice (`outputs` logits, `channels` input channels).
+pub fn architecture(choice: ModelChoice, outputs: usize, channels: usize) -> DenseNetConfig {
     match choice {
         ModelChoice::DenseNet121 => DenseNetConfig::densenet121(outputs, channels),
         ModelChoice::Small => DenseNetConfig::new(outputs)

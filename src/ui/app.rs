@@ -300,7 +300,7 @@ pub fn app() -> Html {
                 augmentation={state.augment_spec.clone()}
                 training={state.training.clone()} evaluating={state.evaluating}
                 checkpoint={state.checkpoint.clone()} checkpoint_saved={state.checkpoint_saved}
-                {on_resume_checkpoint} {on_discard_checkpoint}
+                {on_resume_checkpoint} {on_discard_checkpoint} backend={state.backend.clone()}
                 on_start={on_train} {on_compare} {on_pause} on_cancel={on_train_cancel} {on_evaluate} {on_save} />
             if let Some(c) = &state.comparison {
                 <ComparisonPanel levels={c.levels.clone()} current={c.current} running={c.running}

@@ -12,6 +12,7 @@ use crate::protocol::{
     TrainingStarted,
 };
 use crate::train::classify::Classification;
+use crate::train::memory::BatchCap;
 use crate::train::smoke_step::StepReport;
 use crate::train::trainer::{EpochRecord, StepReport as TrainStep};
 
@@ -34,6 +35,8 @@ pub struct TrainingView {
     pub paused: bool,
     /// How it ended, once it has.
     pub end: Option<TrainingEnd>,
+    /// The batch the worker lowered to fit the GPU's buffer limits, if it did.
+    pub batch_cap: Option<BatchCap>,
 }
 
 impl TrainingView {
@@ -264,6 +267,11 @@ impl Reducible for State {
             Action::Worker(Response::Classified(results)) => {
                 next.classifying = false;
                 next.classified = results;
+            }
+            Action::Worker(Response::BatchCapped(cap)) => {
+                next.training
+                    .get_or_insert_with(TrainingView::default)
+                    .batch_cap = Some(cap);
             }
             Action::Worker(Response::TrainingStarted(started)) => {
                 let view = next.training.get_or_insert_with(TrainingView::default);

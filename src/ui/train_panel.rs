@@ -11,9 +11,11 @@ use web_sys::{DragEvent, Event, HtmlInputElement, HtmlSelectElement};
 use yew::{Callback, Html, Properties, TargetCast as _, function_component, html, use_state};
 
 use crate::augment::AugmentSpec;
+use crate::backend::BackendInfo;
 use crate::model::pretrained::Pretrained;
 use crate::protocol::{CheckpointOffer, ModelChoice, OutputsChoice, TrainRequest, TrainingEnd};
 use crate::train::config::TrainConfig;
+use crate::train::memory::{cap_batch, request_architecture};
 use crate::train::preprocess::{InputSpec, Normalization};
 use crate::ui::checkpoint_banner::{CheckpointBanner, saved_line};
 use crate::ui::line_chart::{LineChart, Series};
@@ -76,6 +78,8 @@ pub struct TrainPanelProps {
     pub checkpoint_saved: Option<(usize, usize, f64)>,
     /// Resume the interrupted run.
     pub on_resume_checkpoint: Callback<()>,
+    /// The backend in use: its path is shown while training, its buffer limits cap the batch.
+    pub backend: Option<BackendInfo>,
     /// Delete its checkpoint.
     pub on_discard_checkpoint: Callback<()>,
 }
@@ -317,8 +321,11 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
             if !props.ready && !running {
                 <p class="hint">{ "Load a data set first (the demo is enough)." }</p>
             }
+            if !running {
+                { planned_cap(props.backend.as_ref(), &f, weights.is_some()) }
+            }
             if let Some(view) = &props.training {
-                { progress(view) }
+                { progress(view, props.backend.as_ref()) }
                 if view.end.is_none() {
                     { saved_line(props.checkpoint_saved) }
                 }
@@ -329,10 +336,41 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
     }
 }
 
-fn progress(view: &TrainingView) -> Html {
-    let Some(started) = &view.started else {
-        return html! { <p id="train-status">{ "Preparing the model (the first WebGPU step compiles its shaders)…" }</p> };
+/// Before Start: the batch the GPU's per-buffer limits allow, when the form asks for more.
+fn planned_cap(backend: Option<&BackendInfo>, f: &Form, with_weights: bool) -> Html {
+    let Some(limits) = backend.and_then(|b| b.limits) else {
+        return Html::default();
     };
+    let model = request_architecture(f.model, with_weights);
+    let cap = cap_batch(&model, f.side as usize, f.batch, &limits);
+    if !cap.capped() {
+        return Html::default();
+    }
+    html! {
+        <p id="train-batch-cap" class="hint" data-batch={cap.batch.to_string()}>{ cap.message() }</p>
+    }
+}
+
+/// The lowered batch of a running run, as the worker reported it.
+fn batch_capped(view: &TrainingView) -> Html {
+    match &view.batch_cap {
+        Some(cap) => html! {
+            <p id="train-batch-capped" class="hint" data-batch={cap.batch.to_string()}>{ cap.message() }</p>
+        },
+        None => Html::default(),
+    }
+}
+
+fn progress(view: &TrainingView, backend: Option<&BackendInfo>) -> Html {
+    let Some(started) = &view.started else {
+        return html! {
+            <>
+                { batch_capped(view) }
+                <p id="train-status">{ "Preparing the model (the first WebGPU step compiles its shaders)…" }</p>
+            </>
+        };
+    };
+    let path = backend.map(BackendInfo::path).unwrap_or_default();
     let (step, epoch, total, global) = match &view.last {
         Some((s, _)) => (s.step, s.epoch, s.total_steps, s.global_step),
         // Before the first step: a resumed run starts after its validated epochs.
@@ -344,11 +382,14 @@ fn progress(view: &TrainingView) -> Html {
         ),
     };
     let rate = view.images_per_second().unwrap_or(0.0);
+    // Images in the latest step: the batch (the last step of an epoch may be smaller).
+    let batch = view.last.as_ref().map_or(0, |(s, _)| s.images);
     let eta = view
         .eta_seconds()
         .map_or_else(|| "–".to_owned(), |s| format!("{:.0} s", s.ceil()));
     html! {
         <div id="train-progress" class="load">
+            { batch_capped(view) }
             <p>{ format!(
                 "{} outputs, {} training / {} validation images, {} parameters",
                 started.outputs.len(), started.train_images, started.validation_images,
@@ -356,9 +397,10 @@ fn progress(view: &TrainingView) -> Html {
             ) }</p>
             <progress max={total.max(1).to_string()} value={global.to_string()}></progress>
             <p id="train-status" data-step={global.to_string()} data-total={total.to_string()}
-                data-rate={format!("{rate:.2}")}>
+                data-rate={format!("{rate:.2}")} data-path={path.clone()}
+                data-batch={batch.to_string()}>
                 { format!(
-                    "epoch {epoch} of {}, step {step} of {} · {rate:.1} images/s · ETA {eta}{}",
+                    "epoch {epoch} of {}, step {step} of {} · {rate:.1} images/s on {path} · ETA {eta}{}",
                     started.epochs, started.steps_per_epoch,
                     if view.paused { " · paused" } else { "" }
                 ) }

@@ -12,18 +12,22 @@ use wasm_bindgen::{JsCast as _, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::backend::{BackendInfo, BackendKind, cpu_device};
+use crate::train::memory::BufferLimits;
 
 /// The device to run on and what to tell the user about it. Never fails: the CPU always works.
 pub async fn select_device() -> (Device, BackendInfo) {
-    match webgpu_adapter_name().await {
+    match webgpu_adapter().await {
         Err(reason) => (cpu_device(), BackendInfo::cpu(Some(reason))),
-        Ok(adapter) => match Device::wgpu_options().init_async().await {
+        // cubecl asks the device for the adapter's own limits (cubecl-wgpu's `required_limits:
+        // adapter.limits()`), so the adapter's are the ones the batch must fit.
+        Ok((adapter, limits)) => match Device::wgpu_options().init_async().await {
             Ok(device) => (
                 device,
                 BackendInfo {
                     kind: BackendKind::WebGpu,
                     adapter,
                     fallback_reason: None,
+                    limits,
                 },
             ),
             Err(e) => (
@@ -38,6 +42,11 @@ pub async fn select_device() -> (Device, BackendInfo) {
 
 /// The name of the adapter `navigator.gpu.requestAdapter()` gives, or why there is none.
 pub async fn webgpu_adapter_name() -> Result<String, String> {
+    webgpu_adapter().await.map(|(name, _)| name)
+}
+
+/// The adapter's name and its limits on one buffer (`None` if it does not state them).
+async fn webgpu_adapter() -> Result<(String, Option<BufferLimits>), String> {
     let navigator = property(&js_sys::global(), "navigator");
     let gpu = property(&navigator, "gpu");
     if gpu.is_undefined() || gpu.is_null() {
@@ -63,7 +72,18 @@ pub async fn webgpu_adapter_name() -> Result<String, String> {
                 .to_owned(),
         );
     }
-    Ok(describe_adapter(&adapter))
+    Ok((describe_adapter(&adapter), buffer_limits(&adapter)))
+}
+
+/// `adapter.limits.maxStorageBufferBindingSize` and `maxBufferSize`.
+fn buffer_limits(adapter: &JsValue) -> Option<BufferLimits> {
+    let limits = property(adapter, "limits");
+    // JavaScript numbers: exact for any buffer size a GPU states (below 2^53).
+    let bytes = |key: &str| property(&limits, key).as_f64().map(|v| v as u64);
+    Some(BufferLimits {
+        max_storage_buffer_binding_size: bytes("maxStorageBufferBindingSize")?,
+        max_buffer_size: bytes("maxBufferSize")?,
+    })
 }
 
 /// "vendor architecture (description)", plus a note when it is a software fallback adapter.

@@ -16,6 +16,7 @@ use futures::StreamExt as _;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 
+use crate::backend::BackendInfo;
 use crate::data::Output;
 use crate::data::{DataView, Dataset, DatasetSummary, Ingest};
 use crate::model::densenet::DenseNet;
@@ -25,6 +26,7 @@ use crate::protocol::{
 };
 use crate::train::checkpoint::Checkpoint;
 use crate::train::classify::classify;
+use crate::train::memory::cap_request;
 use crate::train::preprocess::InputSpec;
 use crate::train::session::Session;
 use crate::train::smoke_step::SmokeTrainer;
@@ -159,7 +161,15 @@ async fn serve(
                     respond(Response::Failed(format!("the old checkpoint stays: {e}")));
                 }
                 respond(Response::Checkpoint(None));
-                session = train(&data, *request, &device, &training, respond, true).await;
+                session = train(
+                    &data,
+                    *request,
+                    (&device, &backend),
+                    &training,
+                    respond,
+                    true,
+                )
+                .await;
                 keep_model(&session, &mut current, |r| scope.respond(id, r));
                 None
             }
@@ -199,8 +209,15 @@ async fn serve(
                         request.config.input.normalization = normalization;
                     }
                     request.augmentation = spec;
-                    let Some(done) =
-                        train(&data, request, &device, &training, respond, false).await
+                    let Some(done) = train(
+                        &data,
+                        request,
+                        (&device, &backend),
+                        &training,
+                        respond,
+                        false,
+                    )
+                    .await
                     else {
                         break;
                     };
@@ -328,10 +345,13 @@ fn keep_model(
 
 /// Starts a training session and runs it to its end (see [`run`]); `checkpoints` says whether
 /// it keeps a checkpoint in the browser's storage (single runs do, comparison levels do not).
+///
+/// On a GPU, the batch is first lowered to the largest whose biggest buffer fits the adapter's
+/// limits, and the page told why ([`Response::BatchCapped`]).
 async fn train(
     data: &DataState,
-    request: TrainRequest,
-    device: &burn::tensor::Device,
+    mut request: TrainRequest,
+    (device, backend): (&burn::tensor::Device, &BackendInfo),
     control: &TrainingControl,
     respond: impl Fn(Response),
     checkpoints: bool,
@@ -342,6 +362,12 @@ async fn train(
         )));
         return None;
     };
+    if let Some(cap) = backend
+        .limits
+        .and_then(|limits| cap_request(&mut request, &limits))
+    {
+        respond(Response::BatchCapped(cap));
+    }
     let (session, started) =
         match Session::start(dataset, &data.view, request, &device.clone().autodiff()) {
             Ok(started) => started,

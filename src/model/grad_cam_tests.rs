@@ -135,7 +135,8 @@ fn the_heatmap_peaks_on_the_square_the_model_learnt_to_find() {
     assert!(held_out_auc > 0.98, "AUC {held_out_auc}");
     assert!(correct >= 120, "accuracy {correct}/128");
 
-    // Its heatmap on held-out positives peaks on the square, within the margin, for at least 10\n    // of 12.
+    // Its heatmap on held-out positives peaks on the square, within the margin, for at least 10
+    // of 12.
     let mut rng = SplitMix64::new(3);
     let mut misses = Vec::new();
     for i in 0..12 {

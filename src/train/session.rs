@@ -100,28 +100,19 @@ impl Session {
             examples.validation.clone(),
         )
         .map_err(|e| e.to_string())?;
-        let started = TrainingStarted {
-            outputs: outputs.clone(),
-            train_images: examples.train.len(),
-            validation_images: examples.validation.len(),
-            steps_per_epoch: trainer.steps_per_epoch(),
-            epochs: config.epochs,
-            parameters,
+        let session = Session {
+            trainer,
+            augmenter: augmenter_for(request.augmentation.clone(), device),
+            examples,
+            outputs,
+            meta,
+            device: device.clone(),
+            request,
+            view: *view,
+            fingerprint,
         };
-        Ok((
-            Session {
-                trainer,
-                augmenter: augmenter_for(request.augmentation.clone(), device),
-                examples,
-                outputs,
-                meta,
-                device: device.clone(),
-                request,
-                view: *view,
-                fingerprint,
-            },
-            started,
-        ))
+        let started = session.started(parameters);
+        Ok((session, started))
     }
 
     /// The run as it stands, to go on later with [`Session::resume`]; taken between two epochs
@@ -217,28 +208,31 @@ impl Session {
             &checkpoint.optimizer,
         )
         .map_err(|e| e.to_string())?;
-        let started = TrainingStarted {
-            outputs: outputs.clone(),
-            train_images: examples.train.len(),
-            validation_images: examples.validation.len(),
-            steps_per_epoch: trainer.steps_per_epoch(),
-            epochs: checkpoint.config.epochs,
-            parameters,
+        let session = Session {
+            trainer,
+            augmenter: augmenter_for(request.augmentation.clone(), device),
+            examples,
+            outputs,
+            meta,
+            device: device.clone(),
+            request,
+            view,
+            fingerprint,
         };
-        Ok((
-            Session {
-                trainer,
-                augmenter: augmenter_for(request.augmentation.clone(), device),
-                examples,
-                outputs,
-                meta,
-                device: device.clone(),
-                request,
-                view,
-                fingerprint,
-            },
-            started,
-        ))
+        let started = session.started(parameters);
+        Ok((session, started))
+    }
+
+    /// What the page is told when the run starts or resumes: all of it read off the session.
+    fn started(&self, parameters: usize) -> TrainingStarted {
+        TrainingStarted {
+            outputs: self.outputs.clone(),
+            train_images: self.examples.train.len(),
+            validation_images: self.examples.validation.len(),
+            steps_per_epoch: self.trainer.steps_per_epoch(),
+            epochs: self.trainer.config().epochs,
+            parameters,
+        }
     }
 
     /// Whether `checkpoint` can resume on `dataset`: the same images, labels and split.

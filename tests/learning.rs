@@ -36,6 +36,26 @@ fn small_densenet(seed: u64, outputs: usize, device: &burn::tensor::Device) -> D
     })
 }
 
+/// A trainer for the small DenseNet seeded with `config.seed`, on the CPU with autodiff.
+fn small_trainer(
+    config: TrainConfig,
+    outputs: &[Output],
+    train: &Examples,
+    validation: &Examples,
+    device: &burn::tensor::Device,
+) -> Trainer {
+    let model = small_densenet(config.seed, outputs.len(), device);
+    Trainer::new(
+        model,
+        device,
+        config,
+        outputs.to_vec(),
+        train.clone(),
+        validation.clone(),
+    )
+    .expect("trainer")
+}
+
 fn input(side: u32) -> InputSpec {
     InputSpec {
         side,
@@ -74,15 +94,13 @@ fn trained_from_scratch_on_real_nih_images_it_beats_chance_on_abnormal_vs_normal
         loss_every: 10,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(
-        small_densenet(3, 1, &device),
-        &device,
+    let mut trainer = small_trainer(
         config,
-        outputs.to_vec(),
-        examples.train.clone(),
-        examples.validation.clone(),
-    )
-    .expect("trainer");
+        &outputs,
+        &examples.train,
+        &examples.validation,
+        &device,
+    );
     let started = std::time::Instant::now();
     let mut losses = Vec::new();
     loop {
@@ -149,15 +167,8 @@ fn a_batch_of_sixteen_is_overfitted_to_near_zero_loss() {
         loss_every: 1,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(
-        small_densenet(5, Finding::COUNT, &device),
-        &device,
-        config,
-        Output::findings(&Finding::ALL),
-        batch.clone(),
-        batch,
-    )
-    .expect("trainer");
+    let outputs = Output::findings(&Finding::ALL);
+    let mut trainer = small_trainer(config, &outputs, &batch, &batch, &device);
     let mut losses = Vec::new();
     loop {
         match pollster::block_on(trainer.step(&dataset.store, &NoAugmentation)).expect("step") {
@@ -199,15 +210,13 @@ fn batches_augmented_on_the_device_train_like_images_augmented_one_by_one() {
             loss_every: 1,
             ..TrainConfig::default()
         };
-        let mut trainer = Trainer::new(
-            small_densenet(4, 1, &device),
-            &device,
+        let mut trainer = small_trainer(
             config,
-            outputs.to_vec(),
-            examples.train.clone(),
-            examples.validation.clone(),
-        )
-        .expect("trainer");
+            &outputs,
+            &examples.train,
+            &examples.validation,
+            &device,
+        );
         (0..3)
             .map(
                 |_| match pollster::block_on(trainer.step(&dataset.store, augmenter)) {

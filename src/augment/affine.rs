@@ -12,7 +12,9 @@
 //! This is the reference the tensor path (`gpu`, the same sampler written with burn tensor ops)
 //! is checked against, and it is itself checked against real Keras output (`golden_tests`).
 
-use super::line_sampler::{Line, LineSampler};
+use super::flip_crop::crop_resize;
+use super::line_sampler::{AxisMap, Resampling, fits, resample};
+use super::params::CropWindow;
 use super::params::TransformParams;
 use super::plane::Plane;
 use super::spec::FillMode;
@@ -74,47 +76,90 @@ pub fn apply_affine(src: &Plane, params: &TransformParams, fill: FillMode, cval:
 /// scipy's `ndimage.affine_transform(src, matrix[:2, :2], matrix[:2, 2], order=1, mode, cval)`:
 /// output pixel `(r, c)` is `src` sampled at `matrix · (r, c, 1)`.
 ///
-/// Row by row through a [`LineSampler`]: pixels whose four taps are inside (where no border
-/// mode matters) are blended in `f32` from `f64` coordinates, within 1e-4 grey levels of
-/// scipy's all-`f64` result; the others go through [`sample_bilinear`], scipy's arithmetic.
+/// Through [`resample`]: pixels whose four taps are inside (where no border mode matters) are
+/// blended in `f32` from fixed-point coordinates, within 1e-4 grey levels of scipy's all-`f64`
+/// result; the others are sampled one by one in `f64` with scipy's border modes.
 #[must_use]
 pub fn affine_transform(src: &Plane, matrix: &Matrix3, fill: FillMode, cval: f64) -> Plane {
-    let (height, width) = (src.height, src.width);
-    let coordinates = |r: f64, c: f64| {
-        // scipy sums `o[0]·m[0] + o[1]·m[1]`, then adds the offset.
-        (
-            r * matrix[0][0] + c * matrix[0][1] + matrix[0][2],
-            r * matrix[1][0] + c * matrix[1][1] + matrix[1][2],
-        )
-    };
-    let mut pixels = vec![0.0f32; height * width];
-    if !LineSampler::fits(height, width) {
-        for (i, out) in pixels.iter_mut().enumerate() {
-            let (row, col) = coordinates((i / width) as f64, (i % width) as f64);
-            *out = sample_bilinear(src, row, col, fill, cval) as f32;
-        }
-    } else {
-        let mut sampler = LineSampler::new(width);
-        let mut outside = Vec::new();
-        for (r, out_row) in pixels.chunks_exact_mut(width).enumerate() {
-            let (row0, col0) = coordinates(r as f64, 0.0);
-            sampler.sample_row(
-                &src.pixels,
-                (height, width),
-                Line {
-                    row: (row0, matrix[0][1]),
-                    col: (col0, matrix[1][1]),
-                },
-                fill == FillMode::Nearest,
-                out_row,
-                &mut outside,
-            );
-            for &c in &outside {
-                let (row, col) = coordinates(r as f64, c as f64);
-                out_row[c] = sample_bilinear(src, row, col, fill, cval) as f32;
-            }
-        }
+    if !fits(src.height, src.width) {
+        return per_pixel(src, matrix, |row, col| {
+            sample_bilinear(src, row, col, fill, cval)
+        });
     }
+    resample(
+        src,
+        &Resampling {
+            matrix,
+            fill,
+            cval,
+            rows: AxisMap::IDENTITY,
+            cols: AxisMap::IDENTITY,
+        },
+    )
+}
+
+/// The crop `window`, resized to the full image, then `matrix` as [`affine_transform`] applies
+/// it, in one resampling: output `(r, c)` reads the cropped image at `matrix · (r, c, 1)` with
+/// `fill` at the cropped image's borders, and the cropped image's `(y, x)` is `src` at
+/// `top + (y + ½) · window / size − ½` (and likewise for columns), clamped to `src`'s edges as
+/// [`crop_resize`](super::flip_crop::crop_resize) does.
+///
+/// One bilinear sample instead of two (the crop's, then the transform's of that), so the image
+/// is blurred once, not twice, and the work is halved.
+#[must_use]
+pub fn crop_affine_transform(
+    src: &Plane,
+    window: &CropWindow,
+    matrix: &Matrix3,
+    fill: FillMode,
+    cval: f64,
+) -> Plane {
+    if !fits(src.height, src.width) {
+        // Too small for the fast path (a 1-pixel side): crop, then transform.
+        return affine_transform(&crop_resize(src, window), matrix, fill, cval);
+    }
+    let (rows, cols) = crop_maps(window, src.height, src.width);
+    resample(
+        src,
+        &Resampling {
+            matrix,
+            fill,
+            cval,
+            rows,
+            cols,
+        },
+    )
+}
+
+/// The crop window as the map from the resized crop's rows and columns to `src`'s: pixel
+/// centres aligned, `y ↦ top + (y + ½) · window / size − ½`.
+#[must_use]
+pub fn crop_maps(window: &CropWindow, height: usize, width: usize) -> (AxisMap, AxisMap) {
+    let axis = |start: f64, covered: f64, size: usize| {
+        let scale = covered / size as f64;
+        AxisMap {
+            offset: start + 0.5 * scale - 0.5,
+            scale,
+        }
+    };
+    (
+        axis(window.top, window.height, height),
+        axis(window.left, window.width, width),
+    )
+}
+
+/// Every pixel of the output through `sample(row, col)` at `matrix · (r, c, 1)`.
+fn per_pixel(src: &Plane, matrix: &Matrix3, sample: impl Fn(f64, f64) -> f64) -> Plane {
+    let (height, width) = (src.height, src.width);
+    let pixels = (0..height * width)
+        .map(|i| {
+            let (r, c) = ((i / width) as f64, (i % width) as f64);
+            // scipy sums `o[0]·m[0] + o[1]·m[1]`, then adds the offset.
+            let row = r * matrix[0][0] + c * matrix[0][1] + matrix[0][2];
+            let col = r * matrix[1][0] + c * matrix[1][1] + matrix[1][2];
+            sample(row, col) as f32
+        })
+        .collect();
     Plane {
         height,
         width,
@@ -176,7 +221,7 @@ fn taps(x: f64, len: usize, fill: FillMode) -> Option<(usize, usize, f64, f64)> 
 }
 
 /// scipy's `map_coordinate` for `reflect` (period `2 · len`, mirrored about −½ and len − ½).
-fn map_reflect(x: f64, len: usize) -> f64 {
+pub(super) fn map_reflect(x: f64, len: usize) -> f64 {
     let n = len as f64;
     let sz2 = 2.0 * n;
     if x < 0.0 {
@@ -195,7 +240,7 @@ fn map_reflect(x: f64, len: usize) -> f64 {
 
 /// scipy's `map_coordinate` for `wrap`: period `len − 1`, with C's truncating division kept so
 /// that e.g. −(len − 1) lands on the last sample and +2(len − 1) on the first, as in scipy.
-fn map_wrap(x: f64, len: usize) -> f64 {
+pub(super) fn map_wrap(x: f64, len: usize) -> f64 {
     let sz = (len - 1) as f64;
     if x < 0.0 {
         x + sz * ((-x / sz).trunc() + 1.0)
@@ -267,6 +312,70 @@ mod tests {
             }
         }
         assert_eq!(out.at(1, 3), -1.0);
+    }
+
+    /// A smooth, non-linear image, so that wrong taps show.
+    fn wavy(height: usize, width: usize) -> Plane {
+        let pixels = (0..height * width)
+            .map(|i| {
+                let (r, c) = ((i / width) as f32, (i % width) as f32);
+                120.0 + 90.0 * (r * 0.37).sin() * (c * 0.23).cos()
+            })
+            .collect();
+        Plane::new(height, width, pixels).expect("sized")
+    }
+
+    fn max_difference(a: &Plane, b: &Plane) -> f32 {
+        a.pixels
+            .iter()
+            .zip(&b.pixels)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn a_crop_of_the_whole_image_leaves_the_transform_alone() {
+        let src = wavy(19, 26);
+        let params = TransformParams {
+            theta: 11.0,
+            shear: 3.0,
+            zx: 0.9,
+            zy: 1.15,
+            tx: 1.5,
+            ..TransformParams::default()
+        };
+        let matrix = keras_matrix(&params, 19, 26).expect("a transform");
+        let whole = CropWindow {
+            top: 0.0,
+            left: 0.0,
+            height: 19.0,
+            width: 26.0,
+        };
+        for fill in [
+            FillMode::Constant,
+            FillMode::Nearest,
+            FillMode::Reflect,
+            FillMode::Wrap,
+        ] {
+            let one = crop_affine_transform(&src, &whole, &matrix, fill, 7.0);
+            let alone = affine_transform(&src, &matrix, fill, 7.0);
+            assert!(max_difference(&one, &alone) < 1e-4, "{fill:?}");
+        }
+    }
+
+    #[test]
+    fn without_a_transform_it_is_the_crop_alone() {
+        let src = wavy(21, 17);
+        let window = CropWindow {
+            top: 2.25,
+            left: 1.5,
+            height: 16.0,
+            width: 14.5,
+        };
+        let identity = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let one = crop_affine_transform(&src, &window, &identity, FillMode::Constant, -1.0);
+        let crop = crop_resize(&src, &window);
+        assert!(max_difference(&one, &crop) < 1e-4);
     }
 
     #[test]

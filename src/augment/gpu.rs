@@ -8,8 +8,9 @@
 //! from the CPU as a full `[B, 1, H, W]` tensor.
 //!
 //! The steps follow [`augment_image`](super::augment_image) in order and in formula:
-//! - the crop. It is an axis-aligned affine map, so it goes through the same sampler as the
-//!   Keras transform, with `nearest` borders as in `flip_crop`.
+//! - the crop and the Keras transform, in one resampling as on the CPU (`line_sampler`): the
+//!   Keras transform's coordinates, in the cropped image, are taken into the image by the
+//!   crop's axis-aligned map, clamped to its edges as in `flip_crop`.
 //! - the Keras transform. The matrix comes from [`keras_matrix`](super::affine::keras_matrix),
 //!   in `f64` on the CPU, with Keras's half-pixel centre. It is composed with the flips, then
 //!   sampled bilinearly with scipy's four border modes (see [`FillMode`]). The sampler is
@@ -103,24 +104,23 @@ pub fn augment_batch(
     }
     let mut x = images;
 
-    if params.iter().any(|p| p.crop.is_some()) {
-        let matrices: Vec<[f64; 6]> = params
-            .iter()
-            .map(|p| p.crop.map_or(IDENTITY, |w| crop_matrix(&w, height, width)))
-            .collect();
-        x = sample_affine(x, &matrices, FillMode::Nearest, 0.0);
-    }
-
     let matrices: Vec<Option<[f64; 6]>> = params
         .iter()
         .map(|p| keras_and_flip_matrix(p, height, width))
         .collect();
-    if matrices.iter().any(Option::is_some) {
+    let cropped = params.iter().any(|p| p.crop.is_some());
+    if cropped || matrices.iter().any(Option::is_some) {
         let matrices: Vec<[f64; 6]> = matrices
             .into_iter()
             .map(|m| m.unwrap_or(IDENTITY))
             .collect();
-        x = sample_affine(x, &matrices, spec.fill_mode, spec.cval);
+        let crops: Option<Vec<[f64; 4]>> = cropped.then(|| {
+            params
+                .iter()
+                .map(|p| p.crop.map_or(NO_CROP, |w| crop_maps(&w, height, width)))
+                .collect()
+        });
+        x = sample_affine(x, &matrices, crops.as_deref(), spec.fill_mode, spec.cval);
     }
 
     if params.iter().any(|p| p.channel_shift_intensity.is_some()) {
@@ -264,19 +264,14 @@ fn top_rows(m: &Matrix3) -> [f64; 6] {
     [m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2]]
 }
 
-/// `flip_crop::crop_resize` as a matrix: output row `r` reads
-/// `top + (r + ½) · window / height − ½`.
-fn crop_matrix(window: &super::params::CropWindow, height: usize, width: usize) -> [f64; 6] {
-    let row_step = window.height / height as f64;
-    let col_step = window.width / width as f64;
-    [
-        row_step,
-        0.0,
-        window.top + 0.5 * row_step - 0.5,
-        0.0,
-        col_step,
-        window.left + 0.5 * col_step - 0.5,
-    ]
+/// A crop that changes nothing: `[row offset, row scale, column offset, column scale]`.
+const NO_CROP: [f64; 4] = [0.0, 1.0, 0.0, 1.0];
+
+/// The crop window as [`affine::crop_maps`](super::affine::crop_maps) gives it, flattened:
+/// `[row offset, row scale, column offset, column scale]`.
+fn crop_maps(window: &super::params::CropWindow, height: usize, width: usize) -> [f64; 4] {
+    let (rows, cols) = super::affine::crop_maps(window, height, width);
+    [rows.offset, rows.scale, cols.offset, cols.scale]
 }
 
 /// Keras's matrix composed with the image's flips, or `None` when Keras would not resample and
@@ -301,8 +296,17 @@ fn keras_and_flip_matrix(p: &TransformParams, height: usize, width: usize) -> Op
 
 /// scipy's `affine_transform(order=1, mode=fill, cval)` for every image of the batch, each
 /// with its own matrix: output `(r, c)` of image `b` is the image sampled at
-/// `matrices[b] · (r, c, 1)`.
-fn sample_affine(images: Tensor<4>, matrices: &[[f64; 6]], fill: FillMode, cval: f64) -> Tensor<4> {
+/// `matrices[b] · (r, c, 1)`. With `crops`, as [`line_sampler`](super::line_sampler) does: the
+/// matrix gives coordinates in the cropped image, `fill` acts at its borders, and each image's
+/// crop maps (`[row offset, row scale, column offset, column scale]`) take them into the image,
+/// clamped to its edges, for one bilinear sample.
+fn sample_affine(
+    images: Tensor<4>,
+    matrices: &[[f64; 6]],
+    crops: Option<&[[f64; 4]]>,
+    fill: FillMode,
+    cval: f64,
+) -> Tensor<4> {
     let device = images.device();
     let [batch, _, height, width] = images.dims();
     let full = [batch, height, width];
@@ -314,9 +318,11 @@ fn sample_affine(images: Tensor<4>, matrices: &[[f64; 6]], fill: FillMode, cval:
     } else {
         (full, full)
     };
-    let flat: Vec<f32> = matrices.iter().flatten().map(|&v| v as f32).collect();
-    let m = Tensor::<2>::from_data(TensorData::new(flat, [batch, 6]), &device);
-    let entry = |k: usize, shape: [usize; 3]| {
+    let per_image = |values: Vec<f32>, columns: usize| {
+        Tensor::<2>::from_data(TensorData::new(values, [batch, columns]), &device)
+    };
+    let m = per_image(matrices.iter().flatten().map(|&v| v as f32).collect(), 6);
+    let entry = |m: &Tensor<2>, k: usize, shape: [usize; 3]| {
         m.clone()
             .slice([0..batch, k..k + 1])
             .reshape([batch, 1, 1])
@@ -338,18 +344,32 @@ fn sample_affine(images: Tensor<4>, matrices: &[[f64; 6]], fill: FillMode, cval:
     // `+ c·0` changes nothing, in `f32` as in `f64`.
     let (row, col) = if separable {
         (
-            rows(row_shape) * entry(0, row_shape) + entry(2, row_shape),
-            cols(col_shape) * entry(4, col_shape) + entry(5, col_shape),
+            rows(row_shape) * entry(&m, 0, row_shape) + entry(&m, 2, row_shape),
+            cols(col_shape) * entry(&m, 4, col_shape) + entry(&m, 5, col_shape),
         )
     } else {
         (
-            rows(full) * entry(0, full) + cols(full) * entry(1, full) + entry(2, full),
-            rows(full) * entry(3, full) + cols(full) * entry(4, full) + entry(5, full),
+            rows(full) * entry(&m, 0, full) + cols(full) * entry(&m, 1, full) + entry(&m, 2, full),
+            rows(full) * entry(&m, 3, full) + cols(full) * entry(&m, 4, full) + entry(&m, 5, full),
         )
     };
 
-    let r = axis_taps(row, height, fill);
-    let c = axis_taps(col, width, fill);
+    let (row, row_outside) = border_map(row, height, fill);
+    let (col, col_outside) = border_map(col, width, fill);
+    let (row, col) = match crops {
+        None => (row, col),
+        Some(crops) => {
+            let k = per_image(crops.iter().flatten().map(|&v| v as f32).collect(), 4);
+            let into_image = |x: Tensor<3>, offset: usize, len: usize| {
+                let shape = x.dims();
+                (x * entry(&k, offset + 1, shape) + entry(&k, offset, shape))
+                    .clamp(0.0, (len - 1) as f32)
+            };
+            (into_image(row, 0, height), into_image(col, 2, width))
+        }
+    };
+    let r = clamped_taps(row, height);
+    let c = clamped_taps(col, width);
     let source = images.reshape([batch, height * width]);
     let row_start = |i: &Tensor<3, Int>| (i.clone() * width as i64).expand(full);
     let (r0, r1) = (row_start(&r.i0), row_start(&r.i1));
@@ -365,7 +385,7 @@ fn sample_affine(images: Tensor<4>, matrices: &[[f64; 6]], fill: FillMode, cval:
         + tap(&r0, &c1) * wr0 * wc1.clone()
         + tap(&r1, &c0) * wr1.clone() * wc0
         + tap(&r1, &c1) * wr1 * wc1;
-    let total = match (r.outside, c.outside) {
+    let total = match (row_outside, col_outside) {
         (Some(ro), Some(co)) => {
             total.mask_fill(ro.expand(full).bool_or(co.expand(full)), cval as f32)
         }
@@ -380,13 +400,15 @@ struct Taps {
     i1: Tensor<3, Int>,
     w0: Tensor<3>,
     w1: Tensor<3>,
-    /// Where scipy returns `cval` (`constant` only).
-    outside: Option<Tensor<3, Bool>>,
 }
 
-/// `affine::taps` on tensors: map `x` into the axis as scipy's `map_coordinate` does for
-/// `fill`, then the floor and the order-1 weights.
-fn axis_taps(x: Tensor<3>, len: usize, fill: FillMode) -> Taps {
+/// Where scipy's border mode `fill` puts coordinate `x` on an axis of `len`, within
+/// `[0, len − 1]`, and where it returns `cval` instead (`constant` only), as
+/// `line_sampler::border` does on the CPU.
+///
+/// `reflect` maps into `(−1, len)` and reflects the taps −1 and `len` onto 0 and `len − 1`, so
+/// beyond the last pixel it reads that pixel alone: the same as clamping the mapped coordinate.
+fn border_map(x: Tensor<3>, len: usize, fill: FillMode) -> (Tensor<3>, Option<Tensor<3, Bool>>) {
     let n = len as f32;
     let last = n - 1.0;
     // scipy maps everything to sample 0 on a one-sample axis; `wrap`'s period would be 0.
@@ -395,7 +417,7 @@ fn axis_taps(x: Tensor<3>, len: usize, fill: FillMode) -> Taps {
     } else {
         fill
     };
-    let (cc, outside) = match fill {
+    match fill {
         FillMode::Constant => {
             let outside = x
                 .clone()
@@ -409,10 +431,8 @@ fn axis_taps(x: Tensor<3>, len: usize, fill: FillMode) -> Taps {
             let period = 2.0 * n;
             let y = x.clone() - (x / period).floor() * period;
             let mirrored = y.clone().neg() + (period - 1.0);
-            (
-                y.clone().mask_where(y.greater_equal_elem(n), mirrored),
-                None,
-            )
+            let y = y.clone().mask_where(y.greater_equal_elem(n), mirrored);
+            (y.clamp(0.0, last), None)
         }
         FillMode::Wrap => {
             // Period n − 1. scipy's truncating division differs from a floored modulo only on
@@ -425,24 +445,23 @@ fn axis_taps(x: Tensor<3>, len: usize, fill: FillMode) -> Taps {
                 .bool_or(x.lower_elem(0.0).bool_and(y.clone().equal_elem(0.0)));
             (y.mask_fill(at_last, last), None)
         }
-    };
-    let start = cc.clone().floor();
-    let next = start.clone() + 1.0;
-    // scipy's order-1 weights are 1 − |tap − x|, i.e. 1 − frac and frac: `cc − start` is exact
+    }
+}
+
+/// The taps around `x`, already within `[0, len − 1]`, and scipy's order-1 weights.
+fn clamped_taps(x: Tensor<3>, len: usize) -> Taps {
+    let last = (len as f32 - 1.0).max(0.0);
+    let start = x.clone().floor();
+    // scipy's order-1 weights are 1 − |tap − x|, i.e. 1 − frac and frac: `x − start` is exact
     // in floating point (Sterbenz), so only `1 − (1 − frac)` could differ, in its last bit.
-    let w1 = cc - start.clone();
+    let w1 = x - start.clone();
     let w0 = w1.clone().neg() + 1.0;
-    // Reflect's mapped coordinate lies in (−1, n), so taps −1 and n reflect to 0 and n − 1.
-    // Elsewhere the only out-of-range tap is at x = n − 1 exactly, with weight 0. Both come
-    // down to a clamp.
-    let i0 = start.clamp(0.0, last).int();
-    let i1 = next.clamp(0.0, last).int();
+    let next = (start.clone() + 1.0).clamp(0.0, last);
     Taps {
-        i0,
-        i1,
+        i0: start.int(),
+        i1: next.int(),
         w0,
         w1,
-        outside,
     }
 }
 

@@ -273,6 +273,22 @@ fn every_fill_mode_matches_the_cpu_path() {
             FillMode::Nearest | FillMode::Reflect => 0.0,
         };
         check_against_cpu(&format!("fill {}", fill.name()), &spec, &params, jump);
+        // With a crop, in the same resampling: the border mode acts at the crop's borders.
+        let cropped: Vec<TransformParams> = params
+            .iter()
+            .zip([0.85, 0.7, 0.95])
+            .map(|(p, fraction)| TransformParams {
+                crop: Some(CropWindow {
+                    top: 40.0 * (1.0 - fraction) / 3.0,
+                    left: 52.0 * (1.0 - fraction) / 2.0,
+                    height: 40.0 * fraction,
+                    width: 52.0 * fraction,
+                }),
+                ..p.clone()
+            })
+            .collect();
+        let name = format!("fill {}, cropped", fill.name());
+        check_against_cpu(&name, &spec, &cropped, jump);
     }
     // Integer shifts put coordinates exactly on the constant border.
     let (spec, _) = strong(FillMode::Constant, 0.0);

@@ -1,303 +1,464 @@
-//! The affine transform's inner loop: bilinear samples of an image along one straight line of
-//! input coordinates (one output row), fast.
+//! The resampling inner loop: one output row at a time, each pixel a bilinear sample of the
+//! source at coordinates that move along a straight line, fast.
 //!
 //! [`sample_bilinear`](super::affine::sample_bilinear) is scipy's sampler, border modes and
-//! all, and costs ~20 ns per pixel here. Nearly every pixel of an augmentation lands well inside
-//! the image, where no border mode changes anything, so a row is done in three passes that the
-//! compiler can vectorise or keep branch-free:
-//! 1. *locate*: every pixel's input coordinates, clamped to the edge for `nearest`, as the
-//!    linear index of its top-left tap and the two fractions; pixels outside the image (where
-//!    `constant`, `reflect` and `wrap` differ) are marked [`OUTSIDE`];
-//! 2. *interpolate*: the four taps read through one bounds-checked window and blended in `f32`;
-//! 3. the marked pixels, a band along the edges, go through `sample_bilinear`.
+//! all, at ~20 ns per pixel. Nearly every pixel of an augmentation lands well inside the image,
+//! where no border mode changes anything, so a row is split in two:
+//! - the *interior*, a run of pixels whose four taps are all inside, worked out per row from
+//!   the line's start and step (conservatively: a pixel in doubt is left to the edges). There,
+//!   coordinates advance in 32.32 fixed point, one integer addition per axis and pixel, and the
+//!   four taps are blended in `f32`;
+//! - the *edges*, each pixel on its own in `f64`, where the border mode (scipy's `fill_mode`)
+//!   decides what is read.
 //!
-//! Pass 1 runs in `f32`, four pixels per SSE register, without giving up precision where it
-//! matters: each coordinate is kept as an integer part (exact in `f32` below 2²³) plus a small
-//! fraction. The line's start and step are split once per row in `f64` (`start = ⌊start⌋ + f`,
-//! `step = round(step) + d`), so the fraction `f + c·d` stays small (|d| ≤ ½) and keeps ~1e-5
-//! pixel precision; for the near-identity transforms of augmentation it is ~1e-6. The floors
-//! use the 1.5·2²³ rounding trick and the index the 2²³ bit trick, because Rust's saturating
-//! `as` casts and libm's `floor` keep a loop scalar.
+//! A pixel can read through two maps, which is how the random crop and the Keras transform are
+//! done in one resampling rather than two: the Keras matrix gives coordinates in the cropped
+//! image (whose border mode is Keras's), and an axis-aligned [`AxisMap`] per axis takes those
+//! into the source (edges clamped, as for a crop). Without a crop both maps are the identity and
+//! the result is scipy's `affine_transform`.
+//!
+//! Precision: a fixed-point coordinate is off by at most (½ + c/2)·2⁻³² pixel after c steps,
+//! ~4·10⁻⁸ at c = 320, far below the `f32` blend's own rounding (~10⁻⁵ grey levels).
 
-/// The index of a pixel that pass 3 handles.
-pub const OUTSIDE: i32 = -1;
+use super::affine::Matrix3;
+use super::plane::Plane;
+use super::spec::FillMode;
 
-/// 2²³: adding it to an integer-valued `f32` in `[0, 2²³)` puts the integer in the mantissa.
-const TWO_23: f32 = 8_388_608.0;
+/// 2³²: one pixel in 32.32 fixed point.
+const ONE: f64 = 4_294_967_296.0;
 
-/// The bits of `TWO_23`, whose mantissa is zero.
-const TWO_23_BITS: i32 = 0x4B00_0000;
+/// A coordinate this close to the interior's border (in pixels) is left to the edge pass, which
+/// decides in `f64` exactly as scipy does.
+const MARGIN: f64 = 1e-3;
 
-/// 1.5 · 2²³: adding and subtracting it rounds an `f32` of magnitude below 2²² to an integer.
-const ROUNDER: f32 = 12_582_912.0;
-
-/// Coordinates beyond this many pixels are sampled per pixel (pass 3): the integer parts must
-/// stay exact in `f32` and the fractions below 2²².
-const COORDINATE_LIMIT: f64 = 4_194_304.0;
-
-/// A straight line of input coordinates: pixel `c` of the output row reads
-/// `(row.0 + c · row.1, col.0 + c · col.1)`.
+/// An increasing affine map on one axis: `x ↦ offset + scale · x`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Line {
-    /// Row coordinate at pixel 0, and its change per pixel.
-    pub row: (f64, f64),
-    /// Column coordinate at pixel 0, and its change per pixel.
-    pub col: (f64, f64),
+pub struct AxisMap {
+    /// Where 0 goes.
+    pub offset: f64,
+    /// How far 1 pixel goes (positive).
+    pub scale: f64,
 }
 
-/// Scratch space for one output row, reused from row to row.
-#[derive(Clone, Debug, Default)]
-pub struct LineSampler {
-    /// `0, 1, 2, …` as `f32`, the pixel positions along the row.
-    positions: Vec<f32>,
-    /// Linear index of each pixel's top-left tap, or [`OUTSIDE`].
-    index: Vec<i32>,
-    /// Row fraction of each pixel (weight of the bottom taps).
-    row_fraction: Vec<f32>,
-    /// Column fraction of each pixel (weight of the right taps).
-    col_fraction: Vec<f32>,
-}
+impl AxisMap {
+    /// The map that changes nothing.
+    pub const IDENTITY: AxisMap = AxisMap {
+        offset: 0.0,
+        scale: 1.0,
+    };
 
-impl LineSampler {
-    /// Scratch space for rows of `width` pixels.
-    #[must_use]
-    pub fn new(width: usize) -> Self {
-        LineSampler {
-            positions: (0..width).map(|c| c as f32).collect(),
-            index: vec![OUTSIDE; width],
-            row_fraction: vec![0.0; width],
-            col_fraction: vec![0.0; width],
-        }
-    }
-
-    /// Whether [`sample_row`](Self::sample_row) can index an image of `height` × `width`: at
-    /// least 2 × 2 (so that an inside pixel has four distinct taps) and fewer than 2²³ pixels
-    /// (2896², far above training sizes), so that a linear index is exact in `f32`.
-    #[must_use]
-    pub fn fits(height: usize, width: usize) -> bool {
-        height >= 2 && width >= 2 && height.saturating_mul(width) < 1 << 23
-    }
-
-    /// Samples `src` (`height` × `width`, row by row) into `out` along `line`. With
-    /// `clamp_to_edge` (scipy's `nearest`) coordinates beyond the image read its edge; otherwise
-    /// pixels that fall outside are left untouched in `out` and their positions returned
-    /// through `outside`, for the caller to sample with its border mode.
-    ///
-    /// `src.len()` must be `height * width` with [`fits`](Self::fits) true, and `out.len()` the
-    /// width this sampler was made for.
-    pub fn sample_row(
-        &mut self,
-        src: &[f32],
-        (height, width): (usize, usize),
-        line: Line,
-        clamp_to_edge: bool,
-        out: &mut [f32],
-        outside: &mut Vec<usize>,
-    ) {
-        self.locate((height, width), line, clamp_to_edge);
-        self.interpolate(src, width, out);
-        outside.clear();
-        outside.extend(
-            self.index
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| **i == OUTSIDE)
-                .map(|(c, _)| c),
-        );
-    }
-
-    /// Pass 1: taps and fractions of every pixel of the row.
-    fn locate(&mut self, (height, width): (usize, usize), line: Line, clamp_to_edge: bool) {
-        let far = |(start, step): (f64, f64)| {
-            let end = start + step * width as f64;
-            !(start.abs() < COORDINATE_LIMIT && end.abs() < COORDINATE_LIMIT)
-        };
-        if far(line.row) || far(line.col) {
-            // Huge or non-finite coordinates: all of the row to pass 3.
-            self.index.fill(OUTSIDE);
-            return;
-        }
-        let (rows, cols) = (Axis::new(line.row), Axis::new(line.col));
-        // The last top-left tap: its neighbour is the last pixel.
-        let (row_top, col_top) = ((height - 2) as f32, (width - 2) as f32);
-        let stride = width as f32;
-        let pixels = self
-            .positions
-            .iter()
-            .zip(self.index.iter_mut())
-            .zip(self.row_fraction.iter_mut())
-            .zip(self.col_fraction.iter_mut());
-        for (((&c, index), row_fraction), col_fraction) in pixels {
-            let (top, row_weight, row_inside) = rows.at(c, row_top, clamp_to_edge);
-            let (left, col_weight, col_inside) = cols.at(c, col_top, clamp_to_edge);
-            let inside = row_inside & col_inside;
-            *row_fraction = row_weight;
-            *col_fraction = col_weight;
-            // Outside pixels get index 0 before the select, keeping the pass branch-free.
-            let linear = if inside { top * stride + left } else { 0.0 };
-            let linear = (linear + TWO_23).to_bits() as i32 - TWO_23_BITS;
-            *index = if inside { linear } else { OUTSIDE };
-        }
-    }
-
-    /// Pass 2: the bilinear blend of every located pixel.
-    fn interpolate(&self, src: &[f32], width: usize, out: &mut [f32]) {
-        let pixels = out
-            .iter_mut()
-            .zip(&self.index)
-            .zip(&self.row_fraction)
-            .zip(&self.col_fraction);
-        for (((out, &index), &row_fraction), &col_fraction) in pixels {
-            // `OUTSIDE` becomes a huge index, which `get` refuses.
-            let start = index as u32 as usize;
-            let Some(window) = src.get(start..start + width + 2) else {
-                continue;
-            };
-            let (top_left, top_right) = (window[0], window[1]);
-            let (bottom_left, bottom_right) = (window[width], window[width + 1]);
-            let top = top_left + (top_right - top_left) * col_fraction;
-            let bottom = bottom_left + (bottom_right - bottom_left) * col_fraction;
-            *out = top + (bottom - top) * row_fraction;
-        }
+    fn at(self, x: f64) -> f64 {
+        self.offset + self.scale * x
     }
 }
 
-/// One axis of a [`Line`]: the coordinate at pixel `c` is
-/// `(whole + c · whole_step) + (fraction + c · fraction_step)`, the first sum an exact integer.
+/// How to resample: output `(r, c)` reads `matrix · (r, c, 1)` in an intermediate image of the
+/// output's size, with `fill` and `cval` at its borders, and that image's `(y, x)` is the
+/// source at `(rows.at(y), cols.at(x))`, clamped to the source's edges.
 #[derive(Clone, Copy, Debug)]
-struct Axis {
-    whole: f32,
-    fraction: f32,
-    whole_step: f32,
-    fraction_step: f32,
+pub struct Resampling<'a> {
+    /// Output pixel to intermediate coordinates (Keras's matrix, scipy's convention).
+    pub matrix: &'a Matrix3,
+    /// Keras's `fill_mode`, applied at the intermediate image's borders.
+    pub fill: FillMode,
+    /// Keras's `cval`, for `FillMode::Constant`.
+    pub cval: f64,
+    /// Intermediate rows to source rows.
+    pub rows: AxisMap,
+    /// Intermediate columns to source columns.
+    pub cols: AxisMap,
 }
 
-impl Axis {
-    /// Splits `start` into floor and remainder and `step` into nearest integer and remainder,
-    /// in `f64`; both remainders then fit `f32` with little loss.
-    fn new((start, step): (f64, f64)) -> Self {
-        let (whole, whole_step) = (start.floor(), step.round());
-        Axis {
-            whole: whole as f32,
-            fraction: (start - whole) as f32,
-            whole_step: whole_step as f32,
-            fraction_step: (step - whole_step) as f32,
+/// Resamples `src` into a plane of the same size as [`Resampling`] says. `src` must be at least
+/// 2 × 2 ([`fits`]).
+#[must_use]
+pub fn resample(src: &Plane, how: &Resampling) -> Plane {
+    let (height, width) = (src.height, src.width);
+    let mut pixels = vec![0.0f32; height * width];
+    let m = how.matrix;
+    for (r, out) in pixels.chunks_exact_mut(width).enumerate() {
+        let r = r as f64;
+        // scipy sums `r·m0 + c·m1` first, then adds the offset.
+        let row = (r * m[0][0] + m[0][2], m[0][1]);
+        let col = (r * m[1][0] + m[1][2], m[1][1]);
+        let (start, end) = interior(how, (height, width), row, col);
+        sample_interior(src, how, row, col, start..end, &mut out[start..end]);
+        if how.fill == FillMode::Nearest {
+            // Clamping is continuous: the fixed-point path serves the edges too.
+            let (before, rest) = out.split_at_mut(start);
+            sample_clamped(src, how, row, col, 0, before);
+            sample_clamped(src, how, row, col, end, &mut rest[end - start..]);
+        } else {
+            for (c, out) in out
+                .iter_mut()
+                .enumerate()
+                .filter(|(c, _)| !(start..end).contains(c))
+            {
+                let c = c as f64;
+                let keras = (
+                    r * m[0][0] + c * m[0][1] + m[0][2],
+                    r * m[1][0] + c * m[1][1] + m[1][2],
+                );
+                *out = sample_edge(src, how, keras) as f32;
+            }
         }
     }
-
-    /// At pixel position `c`: the first tap (an integer), the second tap's weight, and whether
-    /// both taps are inside `[0, last_top + 1]`. `clamp` reads the edge beyond it (`nearest`).
-    #[inline]
-    fn at(&self, c: f32, last_top: f32, clamp: bool) -> (f32, f32, bool) {
-        let fraction = self.fraction + c * self.fraction_step;
-        let carry = floor(fraction);
-        let mut tap = self.whole + c * self.whole_step + carry;
-        // Exact: subtracting its own floor keeps every fraction bit.
-        let mut weight = fraction - carry;
-        // Exactly on the last pixel: the last two taps, the second with all the weight (every
-        // border mode reads the last pixel there).
-        let on_last = (tap == last_top + 1.0) & (weight == 0.0);
-        if on_last | (clamp & (tap > last_top)) {
-            (tap, weight) = (last_top, 1.0);
-        }
-        if clamp & (tap < 0.0) {
-            (tap, weight) = (0.0, 0.0);
-        }
-        (tap, weight, (tap >= 0.0) & (tap <= last_top))
+    Plane {
+        height,
+        width,
+        pixels,
     }
 }
 
-/// `x.floor()` for `|x| < 2²²`, without a libm call: adding and subtracting 1.5 · 2²³ rounds
-/// to the nearest integer, then one is taken off where that went up.
+/// Whether [`resample`] handles an image of `height` × `width`: at least 2 × 2, so that an
+/// interior pixel has four distinct taps, and small enough for 32.32 fixed point.
+#[must_use]
+pub fn fits(height: usize, width: usize) -> bool {
+    height >= 2 && width >= 2 && height.max(width) < 1 << 30
+}
+
+/// The run `start..end` of the row's pixels whose intermediate coordinates are inside the
+/// intermediate image and whose four source taps are inside the source (empty if none).
+fn interior(
+    how: &Resampling,
+    (height, width): (usize, usize),
+    row: (f64, f64),
+    col: (f64, f64),
+) -> (usize, usize) {
+    let source = |map: AxisMap, (start, step): (f64, f64)| (map.at(start), map.scale * step);
+    // The second tap must exist: strictly below the last pixel.
+    let runs = [
+        inside_run(row, 0.0, (height - 1) as f64, width),
+        inside_run(col, 0.0, (width - 1) as f64, width),
+        inside_run(
+            source(how.rows, row),
+            0.0,
+            (height - 1) as f64 - MARGIN,
+            width,
+        ),
+        inside_run(
+            source(how.cols, col),
+            0.0,
+            (width - 1) as f64 - MARGIN,
+            width,
+        ),
+    ];
+    let start = runs.iter().map(|r| r.0).max().unwrap_or(0);
+    let end = runs.iter().map(|r| r.1).min().unwrap_or(0);
+    if start < end { (start, end) } else { (0, 0) }
+}
+
+/// The pixels `c` in `0..len` for which `start + c · step` lies in `[lo + MARGIN, hi −
+/// MARGIN]`, shrunk by one pixel at the start so that rounding never lets one outside.
+fn inside_run((start, step): (f64, f64), lo: f64, hi: f64, len: usize) -> (usize, usize) {
+    let (lo, hi) = (lo + MARGIN, hi - MARGIN);
+    if !(start.is_finite() && step.is_finite()) || lo > hi {
+        return (0, 0);
+    }
+    let (first, last) = if step.abs() < 1e-12 {
+        if (lo..=hi).contains(&start) {
+            (0.0, len as f64)
+        } else {
+            return (0, 0);
+        }
+    } else {
+        let (a, b) = ((lo - start) / step, (hi - start) / step);
+        (a.min(b).ceil() + 1.0, a.max(b).floor())
+    };
+    let first = first.clamp(0.0, len as f64);
+    let last = last.clamp(0.0, len as f64);
+    if first < last {
+        (first as usize, last as usize)
+    } else {
+        (0, 0)
+    }
+}
+
+/// The interior run: coordinates in 32.32 fixed point from the run's first pixel, taps blended
+/// in `f32`.
+fn sample_interior(
+    src: &Plane,
+    how: &Resampling,
+    row: (f64, f64),
+    col: (f64, f64),
+    run: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    if run.is_empty() {
+        return;
+    }
+    let width = src.width;
+    let first = run.start as f64;
+    // Source coordinates at the run's first pixel and their steps; all inside, so below 2³⁰.
+    let fixed = |x: f64| (x * ONE).round() as i64;
+    let mut y = fixed(how.rows.at(row.0 + first * row.1));
+    let mut x = fixed(how.cols.at(col.0 + first * col.1));
+    let (dy, dx) = (fixed(how.rows.scale * row.1), fixed(how.cols.scale * col.1));
+    // `interior` keeps every tap inside; the clamp only makes that impossible to get wrong.
+    let last_window = src.pixels.len() - width - 2;
+    let mut next = || {
+        let i = (((y >> 32) as usize) * width + (x >> 32) as usize).min(last_window);
+        // The fractions' top 24 bits, exact as `i32` and as `f32`.
+        let fractions = (((y as u32) >> 8) as i32, ((x as u32) >> 8) as i32);
+        y += dy;
+        x += dx;
+        let window = &src.pixels[i..i + width + 2];
+        (
+            [window[0], window[1], window[width], window[width + 1]],
+            fractions,
+        )
+    };
+    // Four pixels at a time: their taps are gathered one by one, then blended together in one
+    // SIMD register per quantity.
+    let mut quads = out.chunks_exact_mut(4);
+    for quad in &mut quads {
+        let pixels: [([f32; 4], (i32, i32)); 4] = std::array::from_fn(|_| next());
+        for (out, (taps, (row_fraction, col_fraction))) in quad.iter_mut().zip(pixels) {
+            *out = blend(taps, row_fraction, col_fraction);
+        }
+    }
+    for out in quads.into_remainder() {
+        let (taps, (row_fraction, col_fraction)) = next();
+        *out = blend(taps, row_fraction, col_fraction);
+    }
+}
+
+/// The bilinear blend of taps `[top left, top right, bottom left, bottom right]`, fractions in
+/// units of 2⁻²⁴.
 #[inline]
-fn floor(x: f32) -> f32 {
-    let rounded = (x + ROUNDER) - ROUNDER;
-    if rounded > x { rounded - 1.0 } else { rounded }
+fn blend([top_left, top_right, bottom_left, bottom_right]: [f32; 4], row: i32, col: i32) -> f32 {
+    const UNIT: f32 = 1.0 / 16_777_216.0;
+    let (row, col) = (row as f32 * UNIT, col as f32 * UNIT);
+    let upper = top_left + (top_right - top_left) * col;
+    let lower = bottom_left + (bottom_right - bottom_left) * col;
+    upper + (lower - upper) * row
+}
+
+/// Edge pixels `first..first + out.len()` of a row with `nearest` borders: as
+/// [`sample_interior`], with each coordinate clamped to the part of the source that the
+/// intermediate image covers (`nearest` clamps to the intermediate image's edges, and the crop
+/// map then to the source's; the map is increasing, so the two clamps are one) and the second
+/// tap clamped to the last pixel.
+fn sample_clamped(
+    src: &Plane,
+    how: &Resampling,
+    row: (f64, f64),
+    col: (f64, f64),
+    first: usize,
+    out: &mut [f32],
+) {
+    if out.is_empty() {
+        return;
+    }
+    let (height, width) = (src.height, src.width);
+    let limit = 2f64.powi(30);
+    let fixed = |x: f64| (x.clamp(-limit, limit) * ONE).round() as i64;
+    let range = |map: AxisMap, len: usize| {
+        let last = (len - 1) as f64;
+        (
+            fixed(map.at(0.0).clamp(0.0, last)),
+            fixed(map.at(last).clamp(0.0, last)),
+        )
+    };
+    let (row_low, row_high) = range(how.rows, height);
+    let (col_low, col_high) = range(how.cols, width);
+    let first_c = first as f64;
+    let start = |map: AxisMap, (start, step): (f64, f64)| map.at(start + first_c * step);
+    let (mut y, mut x) = (fixed(start(how.rows, row)), fixed(start(how.cols, col)));
+    let (dy, dx) = (fixed(how.rows.scale * row.1), fixed(how.cols.scale * col.1));
+    for out in out {
+        let (cy, cx) = (y.clamp(row_low, row_high), x.clamp(col_low, col_high));
+        let (top, left) = ((cy >> 32) as usize, (cx >> 32) as usize);
+        let (bottom, right) = ((top + 1).min(height - 1), (left + 1).min(width - 1));
+        let row_fraction = (cy as u32) as f32 * (1.0 / ONE as f32);
+        let col_fraction = (cx as u32) as f32 * (1.0 / ONE as f32);
+        let (upper, lower) = (src.row(top), src.row(bottom));
+        let upper = upper[left] + (upper[right] - upper[left]) * col_fraction;
+        let lower = lower[left] + (lower[right] - lower[left]) * col_fraction;
+        *out = upper + (lower - upper) * row_fraction;
+        y = y.saturating_add(dy);
+        x = x.saturating_add(dx);
+    }
+}
+
+/// One edge pixel, in `f64`: the border mode at the intermediate image's borders, then the
+/// source read with its edges clamped.
+fn sample_edge(src: &Plane, how: &Resampling, (row, col): (f64, f64)) -> f64 {
+    let (Some(row), Some(col)) = (
+        border(row, src.height, how.fill),
+        border(col, src.width, how.fill),
+    ) else {
+        return how.cval;
+    };
+    let (rows, cols) = (
+        clamped_taps(how.rows.at(row), src.height),
+        clamped_taps(how.cols.at(col), src.width),
+    );
+    // scipy's order: taps row-major, each value times the row weight, then the column weight.
+    let mut total = 0.0;
+    for (r, wr) in [(rows.0, 1.0 - rows.2), (rows.1, rows.2)] {
+        for (c, wc) in [(cols.0, 1.0 - cols.2), (cols.1, cols.2)] {
+            total += f64::from(src.at(r, c)) * wr * wc;
+        }
+    }
+    total
+}
+
+/// Where scipy's border mode puts coordinate `x` on an axis of `len ≥ 2`, within `[0, len −
+/// 1]`, or `None` where it returns `cval`.
+///
+/// `reflect` maps into `(−1, len)` and reflects the taps −1 and `len` onto 0 and `len − 1`, so
+/// beyond the last pixel it reads that pixel alone: the same as clamping the mapped coordinate.
+/// `wrap` maps into `[0, len − 1]` already.
+fn border(x: f64, len: usize, fill: FillMode) -> Option<f64> {
+    let last = (len - 1) as f64;
+    if !x.is_finite() {
+        return None;
+    }
+    match fill {
+        FillMode::Constant => (0.0..=last).contains(&x).then_some(x),
+        FillMode::Nearest => Some(x.clamp(0.0, last)),
+        FillMode::Reflect => Some(super::affine::map_reflect(x, len).clamp(0.0, last)),
+        FillMode::Wrap => Some(super::affine::map_wrap(x, len).clamp(0.0, last)),
+    }
+}
+
+/// The two taps around `x` on an axis of `len ≥ 2` (clamped to it) and the second's weight.
+fn clamped_taps(x: f64, len: usize) -> (usize, usize, f64) {
+    let last = (len - 1) as f64;
+    let x = if x.is_nan() { 0.0 } else { x.clamp(0.0, last) };
+    let first = x.floor();
+    let index = first as usize;
+    (index, (index + 1).min(len - 1), x - first)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::augment::affine::sample_bilinear;
+
+    /// A smooth, non-linear image, so that wrong taps show.
+    fn wavy(height: usize, width: usize) -> Plane {
+        let pixels = (0..height * width)
+            .map(|i| {
+                let (r, c) = ((i / width) as f32, (i % width) as f32);
+                128.0 + 100.0 * (r * 0.31).sin() * (c * 0.17).cos()
+            })
+            .collect();
+        Plane::new(height, width, pixels).expect("sized")
+    }
+
+    fn rotation(theta: f64, zoom: f64, (height, width): (usize, usize)) -> Matrix3 {
+        let (sin, cos) = theta.to_radians().sin_cos();
+        let (o_r, o_c) = (height as f64 / 2.0, width as f64 / 2.0);
+        let (a, b, c, d) = (cos * zoom, -sin * zoom, sin * zoom, cos * zoom);
+        [
+            [a, b, o_r - a * o_r - b * o_c],
+            [c, d, o_c - c * o_r - d * o_c],
+            [0.0, 0.0, 1.0],
+        ]
+    }
 
     #[test]
-    fn floor_matches_std_floor() {
-        for x in [
-            0.0f32,
-            0.25,
-            0.5,
-            0.75,
-            1.0,
-            1.5,
-            2.5,
-            3.499_999,
-            318.999_98,
-            -0.25,
-            -0.5,
-            -1.0,
-            -2.5,
-            -318.75,
-            4_000_000.5,
-            -4_000_000.5,
+    fn without_a_crop_it_is_scipys_affine_transform_in_every_fill_mode() {
+        let src = wavy(23, 31);
+        for fill in [
+            FillMode::Constant,
+            FillMode::Nearest,
+            FillMode::Reflect,
+            FillMode::Wrap,
         ] {
-            assert_eq!(floor(x), x.floor(), "{x}");
+            for (theta, zoom) in [(7.0, 1.1), (-40.0, 0.8), (180.0, 1.0), (0.5, 1.5)] {
+                let matrix = rotation(theta, zoom, (23, 31));
+                let how = Resampling {
+                    matrix: &matrix,
+                    fill,
+                    cval: -5.0,
+                    rows: AxisMap::IDENTITY,
+                    cols: AxisMap::IDENTITY,
+                };
+                let out = resample(&src, &how);
+                for r in 0..23 {
+                    for c in 0..31 {
+                        let (y, x) = (
+                            r as f64 * matrix[0][0] + c as f64 * matrix[0][1] + matrix[0][2],
+                            r as f64 * matrix[1][0] + c as f64 * matrix[1][1] + matrix[1][2],
+                        );
+                        let want = sample_bilinear(&src, y, x, fill, -5.0);
+                        let got = f64::from(out.at(r, c));
+                        assert!(
+                            (got - want).abs() < 1e-4,
+                            "{fill:?} θ {theta} at ({r}, {c}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
         }
     }
 
     #[test]
-    fn axis_keeps_integer_parts_exact_and_fractions_fine() {
-        // 300.3 + c · 1.0203 at c = 319: 625.7757 (the f64 answer).
-        let axis = Axis::new((300.3, 1.0203));
-        let (tap, weight, inside) = axis.at(319.0, 1000.0, false);
-        assert_eq!(tap, 625.0);
-        assert!((f64::from(weight) - 0.7757).abs() < 1e-5, "{weight}");
-        assert!(inside);
-        // Beyond the end: outside, or the last pixel with the clamp.
-        assert!(!axis.at(319.0, 600.0, false).2);
-        assert_eq!(axis.at(319.0, 600.0, true), (600.0, 1.0, true));
-        // Before the start, clamped: the first pixel.
-        let before = Axis::new((-3.5, 0.0));
-        assert!(!before.at(0.0, 10.0, false).2);
-        assert_eq!(before.at(0.0, 10.0, true), (0.0, 0.0, true));
+    fn the_interior_run_covers_the_inside_and_nothing_outside() {
+        // Row coordinate fixed at 3 (inside a 10-row image); columns −2.5 + 0.5·c: inside
+        // [0, 9) from c = 5 (0.0 exactly: in doubt, so an edge) to c = 22 (8.5).
+        let how = Resampling {
+            matrix: &[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+            fill: FillMode::Constant,
+            cval: 0.0,
+            rows: AxisMap::IDENTITY,
+            cols: AxisMap::IDENTITY,
+        };
+        let (start, end) = interior(&how, (10, 10), (3.0, 0.0), (-2.5, 0.5));
+        assert!((6..=7).contains(&start), "{start}");
+        assert_eq!(end, 10, "the row ends first");
+        // Nothing inside: an empty run.
+        assert_eq!(interior(&how, (10, 10), (-3.0, 0.0), (1.0, 1.0)), (0, 0));
+        assert_eq!(
+            interior(&how, (10, 10), (f64::NAN, 0.0), (1.0, 1.0)),
+            (0, 0)
+        );
     }
 
     #[test]
-    fn a_row_blends_four_taps_and_reports_the_rest() {
-        // Values r·10 + c on a 3×4 image; bilinear of a linear function is exact.
-        let (height, width) = (3, 4);
-        let src: Vec<f32> = (0..height * width)
-            .map(|i| ((i / width) * 10 + i % width) as f32)
-            .collect();
-        let mut sampler = LineSampler::new(width);
-        let mut out = vec![-7.0; width];
-        let mut outside = Vec::new();
-        // Row 2 (the last), columns 0.25, 1.25, 2.25, 3.25: the last is beyond the image.
-        sampler.sample_row(
-            &src,
-            (height, width),
-            Line {
-                row: (2.0, 0.0),
-                col: (0.25, 1.0),
-            },
-            false,
-            &mut out,
-            &mut outside,
-        );
-        assert_eq!(&out[..3], &[20.25, 21.25, 22.25]);
-        assert_eq!(out[3], -7.0, "left for the border pass");
-        assert_eq!(outside, [3]);
-        // Clamped to the edge, it reads column 3 of row 2; row -1 reads row 0.
-        sampler.sample_row(
-            &src,
-            (height, width),
-            Line {
-                row: (-1.0, 0.0),
-                col: (0.25, 1.0),
-            },
-            true,
-            &mut out,
-            &mut outside,
-        );
-        assert_eq!(out, [0.25, 1.25, 2.25, 3.0]);
-        assert!(outside.is_empty());
+    fn a_crop_map_reads_the_source_through_the_window_with_clamped_edges() {
+        // Values r·10 + c: bilinear sampling of a linear function is exact, so the composed
+        // sample at intermediate (y, x) is 10·clamp(rows(y)) + clamp(cols(x)).
+        let (height, width) = (6, 8);
+        let src = Plane::new(
+            height,
+            width,
+            (0..height * width)
+                .map(|i| ((i / width) * 10 + i % width) as f32)
+                .collect(),
+        )
+        .expect("sized");
+        let rows = AxisMap {
+            offset: 1.25,
+            scale: 0.5,
+        };
+        let cols = AxisMap {
+            offset: -0.25,
+            scale: 0.75,
+        };
+        let shift = [[1.0, 0.0, 0.5], [0.0, 1.0, -1.0], [0.0, 0.0, 1.0]];
+        let how = Resampling {
+            matrix: &shift,
+            fill: FillMode::Nearest,
+            cval: 0.0,
+            rows,
+            cols,
+        };
+        let out = resample(&src, &how);
+        for r in 0..height {
+            for c in 0..width {
+                let y = (r as f64 + 0.5).clamp(0.0, (height - 1) as f64);
+                let x = (c as f64 - 1.0).clamp(0.0, (width - 1) as f64);
+                let want = 10.0 * rows.at(y).clamp(0.0, 5.0) + cols.at(x).clamp(0.0, 7.0);
+                assert!(
+                    (f64::from(out.at(r, c)) - want).abs() < 1e-4,
+                    "({r}, {c}): {} vs {want}",
+                    out.at(r, c)
+                );
+            }
+        }
     }
 }

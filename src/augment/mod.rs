@@ -36,7 +36,7 @@ pub mod validate;
 mod golden_tests;
 
 pub use keras_call::{KerasCall, KerasCallError, parse_keras_call};
-pub use normalize::{FeaturewiseStats, StandardizeError, standardize};
+pub use normalize::{FeaturewiseStats, StandardizeError, standardize, standardize_in_place};
 pub use params::{TransformParams, sample};
 pub use pipeline::{augment_image, keras_apply_transform, prepare_image};
 pub use plane::Plane;

@@ -74,21 +74,54 @@ pub fn standardize(
     stats: Option<&FeaturewiseStats>,
     src: &Plane,
 ) -> Result<Plane, StandardizeError> {
+    let (scale, shift) = coefficients(spec, stats, &src.pixels)?;
+    Ok(Plane {
+        pixels: src.pixels.iter().map(|&p| p * scale + shift).collect(),
+        ..*src
+    })
+}
+
+/// [`standardize`] in place, for a plane that is not needed any more (no new allocation).
+///
+/// # Errors
+/// As [`standardize`]; the plane is then unchanged.
+pub fn standardize_in_place(
+    spec: &AugmentSpec,
+    stats: Option<&FeaturewiseStats>,
+    plane: &mut Plane,
+) -> Result<(), StandardizeError> {
+    let (scale, shift) = coefficients(spec, stats, &plane.pixels)?;
+    for p in &mut plane.pixels {
+        *p = *p * scale + shift;
+    }
+    Ok(())
+}
+
+/// `(scale, shift)` such that Keras's `standardize` maps each pixel `p` to `p · scale + shift`:
+/// every step maps pixels affinely, so the chain collapses once the statistics are known. The
+/// statistics of `p · a + b` follow from those of `p` (mean `a·m + b`, std `|a|·s`), so one
+/// pass over the pixels serves every step.
+fn coefficients(
+    spec: &AugmentSpec,
+    stats: Option<&FeaturewiseStats>,
+    pixels: &[f32],
+) -> Result<(f32, f32), StandardizeError> {
     let featurewise = spec.featurewise_center || spec.featurewise_std_normalization;
     if featurewise && stats.is_none() {
         return Err(StandardizeError::FeaturewiseNotFitted);
     }
-    // Every step maps each pixel affinely, so the chain collapses to `x · scale + shift` once
-    // the statistics are known (in `f64`, each over the values the step before produced).
     let rescale = active_rescale(spec.rescale).unwrap_or(1.0);
     let (mut scale, mut shift) = (rescale, 0.0);
-    if spec.samplewise_center {
-        shift -= mean(&src.pixels, rescale, 0.0);
-    }
-    if spec.samplewise_std_normalization {
-        let divisor = std(&src.pixels, scale, shift) + STD_EPSILON;
-        scale /= divisor;
-        shift /= divisor;
+    if spec.samplewise_center || spec.samplewise_std_normalization {
+        let (mean, std) = moments(pixels);
+        if spec.samplewise_center {
+            shift -= mean * rescale;
+        }
+        if spec.samplewise_std_normalization {
+            let divisor = std * scale.abs() + STD_EPSILON;
+            scale /= divisor;
+            shift /= divisor;
+        }
     }
     if let Some(stats) = stats.filter(|_| featurewise) {
         if spec.featurewise_center {
@@ -100,11 +133,7 @@ pub fn standardize(
             shift /= divisor;
         }
     }
-    let (scale, shift) = (scale as f32, shift as f32);
-    Ok(Plane {
-        pixels: src.pixels.iter().map(|&p| p * scale + shift).collect(),
-        ..*src
-    })
+    Ok((scale as f32, shift as f32))
 }
 
 /// Keras's `if self.rescale:`: `None` and 0 both mean no rescaling.
@@ -112,31 +141,42 @@ fn active_rescale(rescale: Option<f64>) -> Option<f64> {
     rescale.filter(|&r| r != 0.0)
 }
 
-/// Sum of `f(p)` over the pixels in `f64`, in eight interleaved partial sums: a single running
-/// sum is one long chain of dependent additions, several times slower.
-fn lane_sum(pixels: &[f32], f: impl Fn(f64) -> f64) -> f64 {
+/// Mean and population std of the pixels, in one pass.
+///
+/// The sums are of `d = p − pivot` (the first pixel), which keeps `E[d²] − E[d]²` free of
+/// cancellation for grey levels. They run in eight interleaved `f32` lanes (a single running
+/// sum is one long chain of dependent additions, several times slower) over blocks of 128
+/// pixels, each block then added in `f64`: a lane sums 16 values, so its rounding stays near
+/// 10⁻⁶ of the block's sum and the total keeps `f64`'s range.
+fn moments(pixels: &[f32]) -> (f64, f64) {
     const LANES: usize = 8;
-    let mut partial = [0.0f64; LANES];
-    let chunks = pixels.chunks_exact(LANES);
-    let rest: f64 = chunks.remainder().iter().map(|&p| f(f64::from(p))).sum();
-    for chunk in chunks {
-        for (sum, &p) in partial.iter_mut().zip(chunk) {
-            *sum += f(f64::from(p));
+    const BLOCK: usize = 16 * LANES;
+    let Some(&pivot) = pixels.first() else {
+        return (0.0, 0.0);
+    };
+    let (mut sum, mut squares) = (0.0f64, 0.0f64);
+    for block in pixels.chunks(BLOCK) {
+        let (mut lane_sum, mut lane_squares) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let lanes = block.chunks_exact(LANES);
+        for &p in lanes.remainder() {
+            let d = p - pivot;
+            lane_sum[0] += d;
+            lane_squares[0] += d * d;
         }
+        for chunk in lanes {
+            for ((s, q), &p) in lane_sum.iter_mut().zip(&mut lane_squares).zip(chunk) {
+                let d = p - pivot;
+                *s += d;
+                *q += d * d;
+            }
+        }
+        sum += lane_sum.iter().map(|&s| f64::from(s)).sum::<f64>();
+        squares += lane_squares.iter().map(|&q| f64::from(q)).sum::<f64>();
     }
-    partial.iter().sum::<f64>() + rest
-}
-
-/// Mean of `p · scale + shift` over the pixels.
-fn mean(pixels: &[f32], scale: f64, shift: f64) -> f64 {
-    lane_sum(pixels, |p| p * scale + shift) / pixels.len().max(1) as f64
-}
-
-/// Population std of `p · scale + shift` over the pixels (two passes: no cancellation).
-fn std(pixels: &[f32], scale: f64, shift: f64) -> f64 {
-    let m = mean(pixels, scale, shift);
-    let var = lane_sum(pixels, |p| (p * scale + shift - m).powi(2)) / pixels.len().max(1) as f64;
-    var.sqrt()
+    let n = pixels.len() as f64;
+    let mean = sum / n;
+    let var = (squares / n - mean * mean).max(0.0);
+    (f64::from(pivot) + mean, var.sqrt())
 }
 
 #[cfg(test)]

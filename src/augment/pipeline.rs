@@ -1,19 +1,19 @@
 //! [`augment_image`]: one image's whole augmentation on the CPU, in a fixed order, and
 //! [`prepare_image`], which adds Keras's `standardize`.
 //!
-//! Order: crop (extra, first, so that the Keras transform acts on the cropped view) → Keras's
-//! `apply_transform` (affine, channel shift, horizontal flip, vertical flip, brightness, in
-//! Keras's order) → gamma → contrast → CLAHE → blur → noise → erasing → `standardize`.
+//! Order: crop (extra, first, so that the Keras transform acts on the cropped view; both in one
+//! resampling) → Keras's `apply_transform` (affine, channel shift, horizontal flip, vertical
+//! flip, brightness, in Keras's order) → gamma → contrast → CLAHE → blur → noise → erasing → `standardize`.
 //! Keras's own steps run exactly as in Keras; the extras come after them and before
 //! normalisation, on grey levels 0–255.
 
-use super::affine::apply_affine;
+use super::affine::{affine_transform, apply_affine, crop_affine_transform, keras_matrix};
 use super::blur::gaussian_blur;
 use super::clahe::clahe;
 use super::flip_crop::{crop_resize, flip_horizontal, flip_vertical};
 use super::intensity::{channel_shift, contrast, gamma, keras_brightness};
 use super::noise::{add_noise, erase};
-use super::normalize::{FeaturewiseStats, StandardizeError, standardize};
+use super::normalize::{FeaturewiseStats, StandardizeError, standardize_in_place};
 use super::params::TransformParams;
 use super::plane::Plane;
 use super::spec::AugmentSpec;
@@ -22,7 +22,13 @@ use super::spec::AugmentSpec;
 /// fixtures check.
 #[must_use]
 pub fn keras_apply_transform(spec: &AugmentSpec, params: &TransformParams, img: &Plane) -> Plane {
-    let mut x = apply_affine(img, params, spec.fill_mode, spec.cval);
+    let x = apply_affine(img, params, spec.fill_mode, spec.cval);
+    after_affine(params, x)
+}
+
+/// The rest of Keras's `apply_transform` after the affine transform: channel shift, flips,
+/// brightness, in Keras's order.
+fn after_affine(params: &TransformParams, mut x: Plane) -> Plane {
     if let Some(intensity) = params.channel_shift_intensity {
         x = channel_shift(&x, intensity);
     }
@@ -39,13 +45,19 @@ pub fn keras_apply_transform(spec: &AugmentSpec, params: &TransformParams, img: 
 }
 
 /// The augmented image (grey levels, before `standardize`).
+///
+/// The crop and the Keras transform are one resampling ([`crop_affine_transform`]): the
+/// transform reads the cropped image, resized, with Keras's border mode at its borders.
 #[must_use]
 pub fn augment_image(spec: &AugmentSpec, params: &TransformParams, img: &Plane) -> Plane {
-    let mut x = match &params.crop {
-        Some(window) => crop_resize(img, window),
-        None => img.clone(),
+    let matrix = keras_matrix(params, img.height, img.width);
+    let resampled = match (&params.crop, &matrix) {
+        (None, None) => img.clone(),
+        (Some(window), None) => crop_resize(img, window),
+        (None, Some(m)) => affine_transform(img, m, spec.fill_mode, spec.cval),
+        (Some(window), Some(m)) => crop_affine_transform(img, window, m, spec.fill_mode, spec.cval),
     };
-    x = keras_apply_transform(spec, params, &x);
+    let mut x = after_affine(params, resampled);
     if let Some(g) = params.gamma {
         x = gamma(&x, g);
     }
@@ -77,7 +89,9 @@ pub fn prepare_image(
     stats: Option<&FeaturewiseStats>,
     img: &Plane,
 ) -> Result<Plane, StandardizeError> {
-    standardize(spec, stats, &augment_image(spec, params, img))
+    let mut x = augment_image(spec, params, img);
+    standardize_in_place(spec, stats, &mut x)?;
+    Ok(x)
 }
 
 #[cfg(test)]

@@ -33,8 +33,8 @@ use cxr_lab::train::smoke_step::SmokeTrainer;
 const TOLERANCE: f32 = 1e-3;
 
 /// Gradients and updated parameters: the largest difference over the tensor's largest value.
-/// Measured on lavapipe: gradients ≤ 2e-5 of their tensor's scale, parameters after Adam
-/// ≤ 3e-6 (see the test's output).
+/// Measured on lavapipe (Mesa 22.3): gradients ≤ 2.1e-5 of their tensor's scale, parameters
+/// after Adam ≤ 2.2e-6, probabilities 9.3e-8, losses ≤ 3e-8 (the test prints them).
 const TENSOR_TOLERANCE: f32 = 1e-3;
 
 /// Grey levels where the augmentation is continuous, and the share of pixels allowed beyond it
@@ -77,10 +77,11 @@ fn read<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
         .expect("an f32 tensor")
 }
 
-/// The largest `|a − b|` over the largest `|b|` (at least 1e-6): an error on the tensor's scale.
-fn scaled_error(a: &[f32], b: &[f32]) -> f32 {
+/// The largest `|a − b|` over the largest `|b|` (at least `floor`): an error on the tensor's
+/// scale.
+fn scaled_error(a: &[f32], b: &[f32], floor: f32) -> f32 {
     assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    let scale = b.iter().fold(floor, |m, v| m.max(v.abs()));
     let worst = a
         .iter()
         .zip(b)
@@ -227,25 +228,34 @@ fn a_densenet_forward_and_training_step_agree_on_wgpu_and_flex() {
     // torchvision's `DenseNet(4, (2, 2), 8, 2, num_classes=3)` has 34 parameter tensors.
     assert_eq!(on_gpu.gradients.len(), 34);
     assert_eq!(on_cpu.gradients.len(), 34);
+    // The stem BatchNorm's γ has a gradient of zero up to rounding (~1e-7): every consumer of
+    // the stem's features is a per-channel BatchNorm, which undoes any scaling. Such a tensor is
+    // compared on the scale of the model's gradients, 1e-3 of the largest, not on its own noise.
+    let floor = 1e-3
+        * on_cpu
+            .gradients
+            .iter()
+            .flatten()
+            .fold(0.0f32, |m, v| m.max(v.abs()));
     let worst_gradient = on_gpu
         .gradients
         .iter()
         .zip(&on_cpu.gradients)
-        .map(|(g, c)| scaled_error(g, c))
+        .map(|(g, c)| scaled_error(g, c, floor))
         .fold(0.0f32, f32::max);
     assert_eq!(on_gpu.parameters.len(), on_cpu.parameters.len());
     let worst_parameter = on_gpu
         .parameters
         .iter()
         .zip(&on_cpu.parameters)
-        .map(|(g, c)| scaled_error(g, c))
+        .map(|(g, c)| scaled_error(g, c, 1e-6))
         .fold(0.0f32, f32::max);
-    let rerun = scaled_error(&again.probabilities, &on_gpu.probabilities);
+    let rerun = scaled_error(&again.probabilities, &on_gpu.probabilities, 1e-6);
     eprintln!(
         "densenet: |wgpu − flex| probabilities {:.1e}, loss {:.1e} → {:.1e}; over each tensor's \
          scale: gradients ≤ {worst_gradient:.1e}, parameters after Adam ≤ {worst_parameter:.1e}; \
          wgpu run twice: {rerun:.1e}",
-        scaled_error(&on_gpu.probabilities, &on_cpu.probabilities),
+        scaled_error(&on_gpu.probabilities, &on_cpu.probabilities, 1e-6),
         (on_gpu.loss_before - on_cpu.loss_before).abs(),
         (on_gpu.loss_after - on_cpu.loss_after).abs(),
     );

@@ -2,18 +2,21 @@
 //! small DenseNet's forward pass and training step, the batch augmentation) run here on burn's
 //! wgpu backend natively (Vulkan through wgpu, WGSL shaders) and on the CPU's `flex`, from the
 //! same seeded weights and inputs, and must agree within the tolerances stated below. Plus
-//! `cxr train --backend wgpu` end to end on a tiny budget.
+//! `cxr train --backend wgpu` end to end on a tiny budget, and its sentence when there is no
+//! adapter at all.
 //!
 //! On a machine without a GPU the adapter is Mesa's lavapipe (`mesa-vulkan-drivers`, a Vulkan
 //! driver that runs on the CPU; `scripts/setup.sh` installs it): correct but slow, and the first
 //! step of each new kernel pays shader compilation and autotuning, which each test prints.
 //! `scripts/test.sh` sets `CUBECL_AUTOTUNE_LEVEL=minimal` (cubecl reads it when the runtime
-//! starts) to keep that short. Without any adapter the tests fail with a sentence saying what to
-//! install, unless `CXR_SKIP_NATIVE_GPU=1`, which makes them pass as skipped.
+//! starts) to keep that short. Without a Vulkan adapter (on Linux; wgpu's OpenGL fallback does not
+//! count) the tests fail with a sentence saying what to install, unless `CXR_SKIP_NATIVE_GPU=1`,
+//! which makes them pass as skipped, saying so on stderr.
 //!
 //! `cargo test --release --test wgpu_native -- --nocapture` prints the measured errors.
 #![cfg(not(target_arch = "wasm32"))]
 
+use std::io::Write as _;
 use std::time::Instant;
 
 use burn::module::{Module, ModuleVisitor, Param};
@@ -43,22 +46,38 @@ const TENSOR_TOLERANCE: f32 = 1e-3;
 const SMOOTH: f32 = 1e-2;
 const FLIPPED_SHARE: f64 = 1e-3;
 
-/// The GPU through wgpu, or `None` (the test then passes as skipped) when there is no adapter
-/// and `CXR_SKIP_NATIVE_GPU=1`. Without an adapter and without that variable: a failure that
+/// The GPU through wgpu, or `None` (the test then passes as skipped) when there is no Vulkan
+/// adapter and `CXR_SKIP_NATIVE_GPU=1`. Without one and without that variable: a failure that
 /// says what to install.
+///
+/// On Linux the adapter must be a Vulkan one, the API `--backend wgpu` runs on there. Without a
+/// Vulkan driver wgpu falls back to OpenGL (Mesa's llvmpipe through EGL, where present), on which
+/// these tests also pass, but then the Vulkan path would go untested while the tests look green.
 fn gpu(test: &str) -> Option<Device> {
-    match wgpu_device() {
+    let vulkan = match wgpu_device() {
+        // `wgpu_device` names the adapter "name, API[ — a CPU driver]".
+        Ok((_, info)) if cfg!(target_os = "linux") && !info.adapter.contains(", Vulkan") => Err(
+            format!("wgpu's adapter is not a Vulkan one: {}", info.adapter),
+        ),
+        other => other.map_err(|e| e.to_string()),
+    };
+    match vulkan {
         Ok((device, info)) => {
             assert_eq!(info.kind, BackendKind::WebGpu, "{info:?}");
             eprintln!("{test}: on {}", info.path());
             Some(device)
         }
         Err(error) if std::env::var("CXR_SKIP_NATIVE_GPU").as_deref() == Ok("1") => {
-            eprintln!("{test}: SKIPPED (CXR_SKIP_NATIVE_GPU=1): {error}");
+            // Straight to stderr, which the test harness does not capture: a skip is seen
+            // without `--nocapture`.
+            let _ = writeln!(
+                std::io::stderr(),
+                "{test}: SKIPPED (CXR_SKIP_NATIVE_GPU=1): {error}"
+            );
             None
         }
         Err(error) => panic!(
-            "{test}: no wgpu adapter for the native GPU tests: {error}.\n\
+            "{test}: no Vulkan adapter for the native GPU tests: {error}.\n\
              Install Mesa's Vulkan drivers, whose lavapipe runs Vulkan on the CPU: \
              `apt-get install mesa-vulkan-drivers libvulkan1` (scripts/setup.sh does it). \
              Or set CXR_SKIP_NATIVE_GPU=1 to skip these tests."
@@ -497,4 +516,37 @@ fn cxr_train_runs_on_wgpu_and_names_the_adapter() {
     assert_eq!(report.run.history.len(), 1);
     assert!(report.run.history[0].train_loss.is_finite());
     assert_eq!(report.run.test.outputs.len(), 1);
+}
+
+/// Without any adapter (the Vulkan loader and EGL pointed at no driver), `cxr train --backend
+/// wgpu` stops with exit status 2 and the sentence saying what to install; no panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn without_an_adapter_cxr_says_what_to_install() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/www/demo/nih800");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cxr"))
+        .args([
+            "train",
+            "--images",
+            demo,
+            "--backend",
+            "wgpu",
+            "--model",
+            "small",
+        ])
+        // Vulkan drivers (both of the loader's names for the list) and EGL vendors (glvnd,
+        // wgpu's OpenGL fallback) that do not exist.
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .env("__EGL_VENDOR_LIBRARY_FILENAMES", "/nonexistent/egl.json")
+        .output()
+        .expect("cxr runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cxr train: --backend wgpu: wgpu found no GPU adapter")
+            && stderr.contains("mesa-vulkan-drivers"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -1,8 +1,13 @@
 //! Images per second of the two augmentation paths on this machine, natively: the CPU path
 //! (`prepare_image`, one image at a time; on one thread, then the batch spread over every core)
-//! and the tensor path (`prepare_batch`) on burn's `flex` backend. Batches of 8 grey 320²
-//! images, `complex` preset. This is a benchmark, not a test. On a shared, busy machine the
-//! figures are indicative only: each row is the median of 5 repetitions of the whole run.
+//! and the tensor path (`prepare_batch`) on burn's `flex` backend and on the GPU through wgpu
+//! (what training on a GPU runs). Batches of 8 grey 320² images, `complex` preset. This is a
+//! benchmark, not a test. On a shared, busy machine the figures are indicative only: each row is
+//! the median of 5 repetitions of the whole run.
+//!
+//! The wgpu row runs on whatever adapter wgpu picks: on a machine without a GPU that is Mesa's
+//! lavapipe, a Vulkan driver that runs on the CPU, so its figure is a CPU's, not a GPU's. Without
+//! any adapter the row says why and the others still print.
 //!
 //! `cargo run --release --example augment_bench [-- batches]`
 //!
@@ -13,10 +18,11 @@
 
 use std::time::{Duration, Instant};
 
+use burn::tensor::Device;
 use burn::tensor::{Tensor, TensorData};
 use cxr_lab::augment::gpu::prepare_batch;
 use cxr_lab::augment::{AugmentSpec, Plane, TransformParams, prepare_image, sample};
-use cxr_lab::backend::cpu_device;
+use cxr_lab::backend::{cpu_device, wgpu_device};
 use cxr_lab::rng::SplitMix64;
 
 const SIDE: usize = 320;
@@ -46,19 +52,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         time_batches(&params, |batch| cpu_batch(&spec, batch, &images, threads))
     });
 
-    let device = cpu_device();
     let pixels: Vec<f32> = images.iter().flat_map(|p| p.pixels.clone()).collect();
-    let tensor = median_of(5, || {
-        time_batches(&params, |batch| {
-            let x = Tensor::<4>::from_data(
-                TensorData::new(pixels.clone(), [BATCH, 1, SIDE, SIDE]),
-                &device,
-            );
-            let out = prepare_batch(&spec, batch, None, x).expect("no featurewise");
-            // Reading back forces the lazy backend to finish the work.
-            std::hint::black_box(out.into_data());
+    let tensor_path = |device: &Device| {
+        median_of(5, || {
+            time_batches(&params, |batch| {
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(pixels.clone(), [BATCH, 1, SIDE, SIDE]),
+                    device,
+                );
+                let out = prepare_batch(&spec, batch, None, x).expect("no featurewise");
+                // Reading back forces the lazy backend to finish the work.
+                std::hint::black_box(out.into_data());
+            })
         })
-    });
+    };
+    let tensor = tensor_path(&cpu_device());
+    // The first batch of each run is not timed, so shader compilation stays out of the figure.
+    let on_wgpu = wgpu_device().map(|(device, info)| (tensor_path(&device), info.path()));
 
     let rate = |d: Duration| (batches * BATCH) as f64 / d.as_secs_f64();
     println!(
@@ -77,6 +87,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rate(d),
             d.as_secs_f64() * 1e3 / batches as f64
         );
+    }
+    match on_wgpu {
+        Ok((d, path)) => println!(
+            "| our tensor path on native {path} (prepare_batch) | {:.1} | {:.1} |",
+            rate(d),
+            d.as_secs_f64() * 1e3 / batches as f64
+        ),
+        Err(error) => println!("| our tensor path on native wgpu | n/a: {error} | |"),
     }
     Ok(())
 }

@@ -1,9 +1,10 @@
-//! Images per second and peak memory of DenseNet121 on the CPU (burn `flex`): inference and a
-//! training step, batch 8, at each requested size. This is a benchmark, not a test; on a shared,
-//! busy machine the figures are indicative (each is a median; `uptime` is printed with them).
+//! Images per second and peak memory of DenseNet121 on the CPU (burn `flex`) or on the GPU
+//! through wgpu (`--backend wgpu`): inference and a training step, batch 8, at each requested
+//! size. This is a benchmark, not a test; on a shared, busy machine the figures are indicative
+//! (each is a median; `uptime` is printed with them).
 //!
 //! `cargo run --release --example densenet_bench -- [--sizes 64,128,224] [--batch 8] [--steps 5]
-//! [--json]`
+//! [--warmup 2] [--modes infer,train] [--backend cpu|wgpu] [--json]`
 //!
 //! The model is `DenseNetConfig::densenet121(14, 1)`: 14 outputs (the NIH findings) on grey,
 //! 1-channel images, as the page trains it; `benches/densenet_bench.py` builds the same network
@@ -15,8 +16,10 @@
 //!   `Trainer::train_batch` does with accumulation 1 and `loss_every` 1).
 //!
 //! Each (mode, size) runs in a child process of this program, so that its peak resident memory
-//! (`VmHWM`) is its own. The native build has no wgpu backend (Cargo.toml enables it for wasm32
-//! only), so there is no GPU row here.
+//! (`VmHWM`) is its own. On wgpu the warm-up batches carry shader compilation and autotuning
+//! (the first is reported); peak memory is then the host process's, not the GPU's, and on Mesa's
+//! lavapipe (a Vulkan driver that runs on the CPU, what a machine without a GPU has) the figure
+//! is a CPU's, far below flex: it checks the path, not a GPU's speed.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -24,7 +27,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use cxr_lab::backend::cpu_device;
+use cxr_lab::backend::{BackendChoice, native_device};
 use cxr_lab::model::densenet::{DenseNet, DenseNetConfig};
 use cxr_lab::model::init::seeded_on;
 use cxr_lab::train::adam::PathAdam;
@@ -60,6 +63,8 @@ impl Mode {
 
 struct Options {
     sizes: Vec<usize>,
+    modes: Vec<Mode>,
+    backend: BackendChoice,
     batch: usize,
     steps: usize,
     warmup: usize,
@@ -79,6 +84,8 @@ struct Measurement {
     cpu_seconds: f64,
     images_per_second: f64,
     peak_rss_mib: f64,
+    /// Seconds of the first warm-up batch (on wgpu: shader compilation and autotune).
+    first_seconds: f64,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -87,44 +94,51 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let m = measure(mode, size, &options);
         // One line the parent parses.
         println!(
-            "RESULT {} {} {} {} {} {}",
+            "RESULT {} {} {} {} {} {} {}",
             m.mode.name(),
             m.size,
             m.seconds,
             m.images_per_second,
             m.peak_rss_mib,
-            m.cpu_seconds
+            m.cpu_seconds,
+            m.first_seconds
         );
         return Ok(());
     }
+    // The path's name, once: a missing GPU stops here with its sentence.
+    let (_, backend) = native_device(options.backend)?;
+    let library = format!("burn {}", backend.path());
     let mut results = Vec::new();
     for &size in &options.sizes {
-        for mode in [Mode::Infer, Mode::Train] {
+        for &mode in &options.modes {
             let m = run_child(mode, size, &options)?;
             if options.json {
                 println!(
-                    "{{\"library\": \"burn flex\", \"mode\": \"{}\", \"size\": {}, \"seconds\": {:.4}, \"cpu_seconds\": {:.4}, \"images_per_second\": {:.3}, \"peak_rss_mib\": {:.0}}}",
+                    "{{\"library\": {}, \"mode\": \"{}\", \"size\": {}, \"seconds\": {:.4}, \"cpu_seconds\": {:.4}, \"images_per_second\": {:.3}, \"peak_rss_mib\": {:.0}, \"first_seconds\": {:.3}}}",
+                    serde_json::Value::from(library.as_str()),
                     m.mode.name(),
                     m.size,
                     m.seconds,
                     m.cpu_seconds,
                     m.images_per_second,
-                    m.peak_rss_mib
+                    m.peak_rss_mib,
+                    m.first_seconds
                 );
             } else {
                 eprintln!(
-                    "{} {}²: {:.2} images/s, peak {:.0} MiB",
+                    "{} {}²: {:.2} images/s, peak {:.0} MiB, first batch {:.1} s",
                     m.mode.name(),
                     m.size,
                     m.images_per_second,
-                    m.peak_rss_mib
+                    m.peak_rss_mib,
+                    m.first_seconds
                 );
             }
             results.push(m);
         }
     }
     if !options.json {
-        print_table(&results, &options);
+        print_table(&results, &options, &library);
     }
     Ok(())
 }
@@ -132,6 +146,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn parse_args() -> Result<Options, Box<dyn std::error::Error>> {
     let mut options = Options {
         sizes: vec![64, 128, 224],
+        modes: vec![Mode::Infer, Mode::Train],
+        backend: BackendChoice::Cpu,
         batch: 8,
         steps: 5,
         warmup: 2,
@@ -148,6 +164,13 @@ fn parse_args() -> Result<Options, Box<dyn std::error::Error>> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()?;
             }
+            "--modes" => {
+                options.modes = value()?
+                    .split(',')
+                    .map(Mode::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--backend" => options.backend = BackendChoice::parse(&value()?)?,
             "--batch" => options.batch = value()?.parse()?,
             "--steps" => options.steps = value()?.parse()?,
             "--warmup" => options.warmup = value()?.parse()?,
@@ -161,6 +184,7 @@ fn parse_args() -> Result<Options, Box<dyn std::error::Error>> {
         }
     }
     options.steps = options.steps.max(1);
+    options.warmup = options.warmup.max(1);
     Ok(options)
 }
 
@@ -180,6 +204,11 @@ fn run_child(
             &options.steps.to_string(),
             "--warmup",
             &options.warmup.to_string(),
+            "--backend",
+            match options.backend {
+                BackendChoice::Cpu => "cpu",
+                BackendChoice::Wgpu => "wgpu",
+            },
         ])
         // The child's progress and phase lines go straight to our stderr.
         .stderr(Stdio::inherit())
@@ -190,7 +219,7 @@ fn run_child(
         .find_map(|l| l.strip_prefix("RESULT "))
         .ok_or_else(|| format!("{} {size}² failed ({})", mode.name(), output.status))?;
     let fields: Vec<&str> = line.split_whitespace().collect();
-    let [_, _, seconds, rate, peak, cpu] = fields[..] else {
+    let [_, _, seconds, rate, peak, cpu, first] = fields[..] else {
         return Err(format!("bad result line {line}").into());
     };
     Ok(Measurement {
@@ -200,27 +229,36 @@ fn run_child(
         cpu_seconds: cpu.parse()?,
         images_per_second: rate.parse()?,
         peak_rss_mib: peak.parse()?,
+        first_seconds: first.parse()?,
     })
 }
 
 /// Times `options.steps` batches of `mode` at `size`² after `options.warmup` untimed ones.
 fn measure(mode: Mode, size: usize, options: &Options) -> Measurement {
     let batch = options.batch;
-    let device = cpu_device();
-    device.seed(7);
+    let (device, _) = native_device(options.backend).expect("the parent process opened it");
+    // Drawn on the CPU so that every backend gets the same images.
+    let host = cxr_lab::backend::cpu_device();
+    host.seed(7);
     let images = Tensor::<4>::random(
         [batch, CHANNELS, size, size],
         Distribution::Normal(0.0, 1.0),
-        &device,
-    );
+        &host,
+    )
+    .to_device(&device);
+    let on_gpu = options.backend == BackendChoice::Wgpu;
     let mut times = Vec::with_capacity(options.steps);
     let mut cpu_times = Vec::with_capacity(options.steps);
+    let mut first_seconds = 0.0;
     match mode {
         Mode::Infer => {
             let model = seeded_on(1, &device, densenet121).valid();
             for i in 0..options.warmup + options.steps {
                 let (start, cpu) = (Instant::now(), cpu_seconds());
                 infer_batch(&model, images.clone());
+                if i == 0 {
+                    first_seconds = start.elapsed().as_secs_f64();
+                }
                 if i >= options.warmup {
                     times.push(start.elapsed().as_secs_f64());
                     cpu_times.push(cpu_seconds() - cpu);
@@ -234,9 +272,15 @@ fn measure(mode: Mode, size: usize, options: &Options) -> Measurement {
             for i in 0..options.warmup + options.steps {
                 let (start, cpu) = (Instant::now(), cpu_seconds());
                 let (_, [forward, backward, adam]) = step.run(images.clone());
+                if i == 0 {
+                    first_seconds = start.elapsed().as_secs_f64();
+                }
+                // On wgpu work is queued and runs at the read-back: no per-phase clock.
                 if i >= options.warmup {
                     times.push(start.elapsed().as_secs_f64());
                     cpu_times.push(cpu_seconds() - cpu);
+                }
+                if i >= options.warmup && !on_gpu {
                     // For the profile (docs/cpu-profile.md): where a step's time goes.
                     eprintln!(
                         "phases {size}²: forward + loss {forward:.3} s, backward {backward:.3} s, Adam {adam:.3} s"
@@ -255,6 +299,7 @@ fn measure(mode: Mode, size: usize, options: &Options) -> Measurement {
         cpu_seconds: cpu_times[cpu_times.len() / 2],
         images_per_second: batch as f64 / seconds,
         peak_rss_mib: peak_rss_mib(),
+        first_seconds,
     }
 }
 
@@ -349,11 +394,10 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-fn print_table(results: &[Measurement], options: &Options) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+fn print_table(results: &[Measurement], options: &Options, library: &str) {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "DenseNet121 ({CLASSES} outputs, {CHANNELS} channel), batch {}, median of {} batches after {} warm-up; burn flex on {threads} threads; load average {}",
+        "DenseNet121 ({CLASSES} outputs, {CHANNELS} channel), batch {}, median of {} batches after {} warm-up; {library}; load average {}",
         options.batch,
         options.steps,
         options.warmup,
@@ -362,20 +406,20 @@ fn print_table(results: &[Measurement], options: &Options) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("| size | mode | images/s | s per batch | CPU s per batch | peak RSS (MiB) |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| size | mode | images/s | s per batch | CPU s per batch | peak RSS (MiB) | first batch (s) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     for m in results {
         println!(
-            "| {}² | {} | {:.2} | {:.3} | {:.3} | {:.0} |",
+            "| {}² | {} | {:.2} | {:.3} | {:.3} | {:.0} | {:.1} |",
             m.size,
             m.mode.name(),
             m.images_per_second,
             m.seconds,
             m.cpu_seconds,
-            m.peak_rss_mib
+            m.peak_rss_mib,
+            m.first_seconds
         );
     }
-    println!(
-        "(native wgpu: not measured; the native build has no wgpu backend, Cargo.toml enables it for wasm32 only)"
-    );
 }

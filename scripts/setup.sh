@@ -14,12 +14,20 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 
 # 2. Debian packages: Chromium and its driver for the browser tests, Node.js for the
-#    end-to-end tests and the static server.
+#    end-to-end tests and the static server, and the Vulkan loader with Mesa's drivers for the
+#    native wgpu tests (tests/wgpu_native.rs): Mesa's lavapipe runs Vulkan on the CPU, so those
+#    tests run on a machine without a GPU (where one exists, wgpu prefers it).
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
+if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+  missing+=(mesa-vulkan-drivers)
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then
+  missing+=(libvulkan1)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]} from Debian"
   as_root apt-get update -qq

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: native unit tests, browser tests (wasm-bindgen-test in headless
-# Chromium with WebGPU), and end-to-end tests of the release page (playwright-core).
+# Sets up and runs every test: native tests (flex, and wgpu on Vulkan: tests/wgpu_native.rs),
+# browser tests (wasm-bindgen-test in headless Chromium with WebGPU), and end-to-end tests of
+# the release page (playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -8,7 +9,11 @@ scripts/setup.sh
 
 step() { printf '\n\033[1m== %s\033[0m (%s)\n' "$*" "$(date +%T)"; }
 
-step "native tests (burn flex on the CPU)"
+# cubecl's shortest autotune: on lavapipe (a CPU driver) the native wgpu tests otherwise spend
+# most of their time timing kernel variants.
+export CUBECL_AUTOTUNE_LEVEL="${CUBECL_AUTOTUNE_LEVEL:-minimal}"
+
+step "native tests (burn flex on the CPU; wgpu on Vulkan, lavapipe without a GPU)"
 cargo test --release
 
 step "browser tests: WebGPU vs CPU in headless Chromium"

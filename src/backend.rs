@@ -1,8 +1,10 @@
-//! Which compute backend runs, described as plain data the page can show.
+//! Which compute backend runs, described as plain data the page and the CLI can show.
 //!
 //! The device itself is picked once per entry point (the worker in the browser, the CLI
 //! natively); everything below that takes a `&Device`. This module holds what the user is told
-//! about that choice, and the CPU device every entry point falls back to.
+//! about that choice, the CPU device every entry point falls back to, and natively the GPU
+//! through wgpu (Vulkan, Metal or DX12; Mesa's lavapipe on a machine without a GPU), which
+//! `cxr --backend wgpu` and `tests/wgpu_native.rs` use.
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
@@ -12,7 +14,8 @@ use crate::train::memory::BufferLimits;
 /// The kind of backend that runs the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BackendKind {
-    /// burn's wgpu backend on the browser's WebGPU (or native Vulkan/Metal through wgpu).
+    /// burn's wgpu backend: the browser's WebGPU, or natively Vulkan, Metal or DX12 through
+    /// wgpu. One kind for both, so that the worker protocol stays as it is.
     WebGpu,
     /// burn's `flex` backend on the CPU: the fallback when there is no usable GPU.
     Cpu,
@@ -23,8 +26,9 @@ pub enum BackendKind {
 pub struct BackendInfo {
     /// Which backend runs.
     pub kind: BackendKind,
-    /// The adapter's name, e.g. "google swiftshader — software fallback adapter", or
-    /// "flex, wasm SIMD128, 1 thread" for the CPU ([`cpu_path`]).
+    /// The adapter's name, e.g. "google swiftshader — software fallback adapter" in the
+    /// browser, "llvmpipe (LLVM 15.0.6, 256 bits), Vulkan" natively, or "flex, wasm SIMD128,
+    /// 1 thread" for the CPU ([`cpu_path`]).
     pub adapter: String,
     /// Why the CPU runs, when WebGPU was wanted but could not be used; `None` on WebGPU.
     pub fallback_reason: Option<String>,
@@ -38,44 +42,73 @@ impl BackendInfo {
     pub fn cpu(fallback_reason: Option<String>) -> Self {
         Self {
             kind: BackendKind::Cpu,
-            adapter: cpu_path().to_owned(),
+            adapter: cpu_path(),
             fallback_reason,
             limits: None,
         }
     }
 
-    /// Which path runs, for the training progress: "WebGPU (google swiftshader)" or
-    /// "CPU (flex, wasm SIMD128, 1 thread)".
+    /// Which path runs, for the training progress and the CLI's reports: "WebGPU (google
+    /// swiftshader)" in the browser, "wgpu (llvmpipe (LLVM 15.0.6, 256 bits), Vulkan)" natively,
+    /// or "CPU (flex, wasm SIMD128, 1 thread)".
     #[must_use]
     pub fn path(&self) -> String {
-        match self.kind {
-            BackendKind::WebGpu => format!("WebGPU ({})", self.adapter),
-            BackendKind::Cpu => format!("CPU ({})", self.adapter),
-        }
+        format!("{} ({})", self.kind.label(), self.adapter)
     }
 
     /// One line for the page's status bar.
     pub fn summary(&self) -> String {
-        match self.kind {
-            BackendKind::WebGpu => format!("WebGPU — {}", self.adapter),
-            BackendKind::Cpu => format!("CPU — {}", self.adapter),
+        format!("{} — {}", self.kind.label(), self.adapter)
+    }
+}
+
+impl BackendKind {
+    /// "WebGPU" in the browser, "wgpu" natively (where it is Vulkan, Metal or DX12 underneath),
+    /// "CPU".
+    #[must_use]
+    pub const fn label(self) -> &'static str {
+        match self {
+            BackendKind::WebGpu if cfg!(target_arch = "wasm32") => "WebGPU",
+            BackendKind::WebGpu => "wgpu",
+            BackendKind::Cpu => "CPU",
         }
     }
 }
 
-/// How the CPU backend runs in this build. burn's `flex` is built without its `rayon` feature,
-/// so it uses one thread natively too. In the browser, threads would need wasm `atomics` and a
-/// standard library rebuilt with them (nightly `-Z build-std`) plus a cross-origin isolated
-/// page; see the README.
+/// How the CPU backend runs in this build. In the browser `flex` has one thread: threads would
+/// need wasm `atomics` and a standard library rebuilt with them (nightly `-Z build-std`) plus a
+/// cross-origin isolated page; see the README. Natively it runs on rayon's global pool
+/// (burn-flex's `rayon` feature, see `Cargo.toml`): as many threads as cores, or
+/// `RAYON_NUM_THREADS`.
 #[must_use]
-pub const fn cpu_path() -> &'static str {
+pub fn cpu_path() -> String {
     if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
-        "flex, wasm SIMD128, 1 thread"
+        "flex, wasm SIMD128, 1 thread".to_owned()
     } else if cfg!(target_arch = "wasm32") {
-        "flex, wasm without SIMD, 1 thread"
+        "flex, wasm without SIMD, 1 thread".to_owned()
     } else {
-        "flex, 1 thread"
+        threads_path(native_threads())
     }
+}
+
+/// "flex, 1 thread", "flex, 2 threads".
+fn threads_path(threads: usize) -> String {
+    if threads == 1 {
+        "flex, 1 thread".to_owned()
+    } else {
+        format!("flex, {threads} threads")
+    }
+}
+
+/// The threads flex's kernels are spread over: rayon's global pool.
+#[cfg(not(target_arch = "wasm32"))]
+fn native_threads() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn native_threads() -> usize {
+    1
 }
 
 /// The CPU device: burn's `flex` backend, which trains DenseNet121 ~28x faster than `ndarray`
@@ -93,6 +126,135 @@ pub fn runs_on_cpu(device: &Device) -> bool {
         device.as_dispatch().clone().inner(),
         burn::backend::DispatchDevice::Flex(_)
     )
+}
+
+/// Which backend a native command was asked for (`--backend cpu|wgpu`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackendChoice {
+    /// burn's `flex` on the CPU (the default: it always works).
+    #[default]
+    Cpu,
+    /// burn's wgpu backend on the first GPU wgpu finds (Vulkan, Metal, DX12); on a machine
+    /// without one, Mesa's lavapipe (a Vulkan driver that runs on the CPU) if installed.
+    Wgpu,
+}
+
+impl BackendChoice {
+    /// `cpu`, or `wgpu` (also spelled `webgpu` or `gpu`).
+    ///
+    /// # Errors
+    /// A sentence naming the value and the choices.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "cpu" => Ok(BackendChoice::Cpu),
+            "wgpu" | "webgpu" | "gpu" => Ok(BackendChoice::Wgpu),
+            other => Err(format!("--backend {other}: expected cpu or wgpu")),
+        }
+    }
+}
+
+/// Why the GPU cannot be used natively.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// wgpu found no adapter on any graphics API it was built with.
+    #[error(
+        "wgpu found no GPU adapter ({detail}). Without a GPU, install \
+         Mesa's lavapipe, a Vulkan driver that runs on the CPU (Debian: apt-get install \
+         mesa-vulkan-drivers libvulkan1, which scripts/setup.sh does); or use --backend cpu"
+    )]
+    NoAdapter {
+        /// What wgpu said.
+        detail: String,
+    },
+    /// An adapter was found but burn's wgpu runtime could not be started on it.
+    #[error("the GPU could not be started through wgpu: {detail}; use --backend cpu")]
+    Init {
+        /// What wgpu or cubecl said.
+        detail: String,
+    },
+}
+
+/// The GPU through burn's wgpu backend, and what to tell the user about it (the adapter's name
+/// and graphics API, its buffer limits).
+///
+/// burn registers one wgpu runtime per process and refuses a second `init`, so the first
+/// answer, device or error, is kept and handed out again.
+///
+/// # Errors
+/// [`GpuError::NoAdapter`] when wgpu finds no adapter (no GPU and no lavapipe), with a sentence
+/// saying what to install; [`GpuError::Init`] when the runtime cannot start on the adapter.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn wgpu_device() -> Result<(Device, BackendInfo), GpuError> {
+    static DEVICE: std::sync::OnceLock<Result<(Device, BackendInfo), GpuError>> =
+        std::sync::OnceLock::new();
+    DEVICE.get_or_init(init_wgpu).clone()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn init_wgpu() -> Result<(Device, BackendInfo), GpuError> {
+    use burn::tensor::wgpu::WgpuInitError;
+
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup()
+        .map_err(|e| match e {
+            WgpuInitError::AdapterUnavailable { message, .. } => {
+                GpuError::NoAdapter { detail: message }
+            }
+            other => GpuError::Init {
+                detail: other.to_string(),
+            },
+        })?;
+    let info = setup.adapter.get_info();
+    // cubecl requests the device with the adapter's own limits; the device's are the ones the
+    // batch must fit.
+    let limits = setup.device.limits();
+    Ok((
+        device,
+        BackendInfo {
+            kind: BackendKind::WebGpu,
+            adapter: adapter_name(&info.name, info.backend, info.device_type),
+            fallback_reason: None,
+            limits: Some(BufferLimits {
+                max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+                max_buffer_size: limits.max_buffer_size,
+            }),
+        },
+    ))
+}
+
+/// "NVIDIA GeForce RTX 4070, Vulkan", or "llvmpipe (LLVM 15.0.6, 256 bits), Vulkan — a CPU
+/// driver" for a software adapter such as lavapipe.
+#[cfg(not(target_arch = "wasm32"))]
+fn adapter_name(
+    name: &str,
+    api: burn::tensor::wgpu::wgpu::Backend,
+    kind: burn::tensor::wgpu::wgpu::DeviceType,
+) -> String {
+    let name = if name.is_empty() {
+        "unnamed adapter"
+    } else {
+        name
+    };
+    // `Debug` spells the API as its makers do: Vulkan, Metal, Dx12, Gl.
+    let mut text = format!("{name}, {api:?}");
+    if kind == burn::tensor::wgpu::wgpu::DeviceType::Cpu {
+        text.push_str(" — a CPU driver");
+    }
+    text
+}
+
+/// The device `choice` names, natively, and what to tell the user about it.
+///
+/// # Errors
+/// [`GpuError`] when the GPU was asked for and cannot be used; the CPU always works.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn native_device(choice: BackendChoice) -> Result<(Device, BackendInfo), GpuError> {
+    match choice {
+        BackendChoice::Cpu => Ok((cpu_device(), BackendInfo::cpu(None))),
+        BackendChoice::Wgpu => wgpu_device(),
+    }
 }
 
 #[cfg(test)]
@@ -114,10 +276,64 @@ mod tests {
             fallback_reason: None,
             limits: None,
         };
-        assert_eq!(info.summary(), "WebGPU — google swiftshader");
-        assert_eq!(info.path(), "WebGPU (google swiftshader)");
+        // Natively the same kind is wgpu (Vulkan, Metal, DX12), not the browser's WebGPU.
+        let label = if cfg!(target_arch = "wasm32") {
+            "WebGPU"
+        } else {
+            "wgpu"
+        };
+        assert_eq!(info.summary(), format!("{label} — google swiftshader"));
+        assert_eq!(info.path(), format!("{label} (google swiftshader)"));
         let cpu = BackendInfo::cpu(Some("no adapter".into()));
         assert!(cpu.summary().starts_with("CPU"));
-        assert_eq!(cpu.path(), "CPU (flex, 1 thread)");
+        assert_eq!(cpu.path(), format!("CPU ({})", cpu_path()));
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn native_flex_names_rayons_thread_count() {
+        let threads = rayon::current_num_threads();
+        assert!(threads >= 1);
+        assert_eq!(cpu_path(), threads_path(threads));
+        assert_eq!(threads_path(1), "flex, 1 thread");
+        assert_eq!(threads_path(2), "flex, 2 threads");
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn adapters_are_named_with_their_api_and_software_ones_say_so() {
+        use burn::tensor::wgpu::wgpu::{Backend, DeviceType};
+        assert_eq!(
+            adapter_name(
+                "llvmpipe (LLVM 15.0.6, 256 bits)",
+                Backend::Vulkan,
+                DeviceType::Cpu
+            ),
+            "llvmpipe (LLVM 15.0.6, 256 bits), Vulkan — a CPU driver"
+        );
+        assert_eq!(
+            adapter_name("NVIDIA H200", Backend::Vulkan, DeviceType::DiscreteGpu),
+            "NVIDIA H200, Vulkan"
+        );
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn no_adapter_says_what_to_install() {
+        let error = GpuError::NoAdapter {
+            detail: "no adapter found on the requested graphics API".into(),
+        };
+        let text = error.to_string();
+        assert!(text.contains("mesa-vulkan-drivers"), "{text}");
+        assert!(text.contains("--backend cpu"), "{text}");
+    }
+
+    #[test]
+    fn backend_choices_parse() {
+        assert_eq!(BackendChoice::parse("cpu"), Ok(BackendChoice::Cpu));
+        assert_eq!(BackendChoice::parse("wgpu"), Ok(BackendChoice::Wgpu));
+        assert_eq!(BackendChoice::parse("webgpu"), Ok(BackendChoice::Wgpu));
+        let error = BackendChoice::parse("tpu").expect_err("not a backend");
+        assert!(error.contains("expected cpu or wgpu"), "{error}");
     }
 }

@@ -1,5 +1,6 @@
 //! The augmentation of a whole batch with burn tensor ops, on any [`Device`]: WebGPU in the
-//! browser, `flex` on the CPU. Each image gets its own transform.
+//! browser, wgpu natively (Vulkan, Metal, DX12), `flex` on the CPU. Each image gets its own
+//! transform.
 //!
 //! The parameters are drawn on the CPU with [`sample`](super::sample), as for the CPU path,
 //! so the two paths apply identical parameters and can be compared pixel by pixel. What moves

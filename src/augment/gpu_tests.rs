@@ -2,8 +2,9 @@
 //! `f64`, itself checked against Keras) on the same images and parameters, and the Keras
 //! goldens in `tests/fixtures/keras_augment`.
 //!
-//! The tests run on `flex` (`cpu_device()`). wgpu is not compiled natively, so the same check
-//! on WebGPU is done in the browser.
+//! The tests run on `flex` (`cpu_device()`). The same checks on wgpu run natively in
+//! `tests/wgpu_native.rs` (Vulkan; Mesa's lavapipe without a GPU) and in the browser in
+//! `tests/web.rs` (WebGPU), with the bounds stated here.
 //!
 //! Tolerances. The sampling coordinates are computed in `f32` from an `f32` matrix, where the
 //! CPU path works in `f64`. Coordinates up to ~100 carry an error of ~1e-5 pixel, and

@@ -1,7 +1,8 @@
 //! `cxr`: the native command line on the same engine as the page.
 //!
-//! - `cxr smoke [--steps N] [--seed S]`: the page's training step on the CPU (burn `flex`),
-//!   printing the loss before and after each Adam step.
+//! - `cxr smoke [--steps N] [--seed S] [--backend cpu|wgpu]`: the page's training step on the
+//!   CPU (burn `flex`) or the GPU through wgpu, printing the loss before and after each Adam
+//!   step.
 //! - `cxr predict --model MODEL.safetensors --csv OUT.csv IMAGES...`: a saved model's
 //!   probabilities per image, as CSV ([`cxr_lab::cli::predict`]).
 //! - `cxr train --images DIR --aug basic --out MODEL.safetensors --report REPORT.json …`: one
@@ -9,6 +10,10 @@
 //! - `cxr compare --images DIR --levels none,basic,complex --report COMPARISON.json …`: the
 //!   article's augmentation comparison, its table printed as Markdown
 //!   ([`cxr_lab::cli::compare`]).
+//!
+//! Every command takes `--backend cpu|wgpu` (default cpu); `wgpu` is the GPU through wgpu
+//! (Vulkan, Metal, DX12; Mesa's lavapipe where there is no GPU), and a machine without any
+//! adapter gets a sentence saying what to install, not a panic.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -17,7 +22,7 @@ fn main() {}
 use std::process::ExitCode;
 
 #[cfg(not(target_arch = "wasm32"))]
-use cxr_lab::backend::cpu_device;
+use cxr_lab::backend::{BackendChoice, native_device};
 #[cfg(not(target_arch = "wasm32"))]
 use cxr_lab::cli::compare::{CompareArgs, USAGE as COMPARE_USAGE, comparison_table};
 #[cfg(not(target_arch = "wasm32"))]
@@ -43,7 +48,7 @@ fn main() -> ExitCode {
         Some("compare") => finish("compare", compare(&args[1..])),
         _ => {
             eprintln!(
-                "usage: cxr smoke [--steps N] [--seed S]\n       {PREDICT_USAGE}\n       \
+                "usage: cxr smoke [--steps N] [--seed S] [--backend cpu|wgpu]\n       {PREDICT_USAGE}\n       \
                  {TRAIN_USAGE}\n       {COMPARE_USAGE}"
             );
             ExitCode::from(2)
@@ -62,7 +67,17 @@ fn predict(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = cxr_lab::cli::predict::run(&args, &cpu_device(), |p| {
+    let device = match native_device(args.backend) {
+        Ok((device, backend)) => {
+            eprintln!("cxr predict: backend {}", backend.path());
+            device
+        }
+        Err(error) => {
+            eprintln!("cxr predict: --backend wgpu: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = cxr_lab::cli::predict::run(&args, &device, |p| {
         eprintln!("cxr predict: {}/{} images", p.done, p.total);
     });
     match report {
@@ -137,6 +152,7 @@ fn compare(args: &[String]) -> Result<(), TrainCliError> {
 fn smoke(args: &[String]) -> Result<(), String> {
     let mut steps = 5usize;
     let mut seed = 42u64;
+    let mut backend = BackendChoice::Cpu;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -151,10 +167,13 @@ fn smoke(args: &[String]) -> Result<(), String> {
                     .parse()
                     .map_err(|_| format!("--seed {value}: not a number"))?
             }
+            "--backend" => backend = BackendChoice::parse(value)?,
             other => return Err(format!("unknown option {other}")),
         }
     }
-    let mut trainer = SmokeTrainer::new(&cpu_device().autodiff(), seed);
+    let (device, info) = native_device(backend).map_err(|e| format!("--backend wgpu: {e}"))?;
+    eprintln!("cxr smoke: backend {}", info.path());
+    let mut trainer = SmokeTrainer::new(&device.autodiff(), seed);
     for _ in 0..steps {
         let report = pollster::block_on(trainer.step()).map_err(|e| e.to_string())?;
         println!(

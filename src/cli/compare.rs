@@ -19,7 +19,7 @@ use super::train::{
 /// The usage text of `cxr compare`.
 pub const USAGE: &str = "cxr compare --images DIR [--labels CSV] \
 --levels none,basic,complex[,SPEC.json] [--size N] [--epochs N] [--batch N] [--lr X] \
-[--backend cpu] [--weights FILE.safetensors] [--outputs findings|abnormal] \
+[--backend cpu|wgpu] [--weights FILE.safetensors] [--outputs findings|abnormal] \
 [--split 0.7,0.1,0.2] [--seed S] [--model densenet121|small] [--report COMPARISON.json]";
 
 /// `cxr compare`'s arguments.
@@ -81,7 +81,7 @@ impl CompareArgs {
 pub struct Comparison {
     /// The options every level shared.
     pub options: RunOptions,
-    /// What ran: always the CPU natively.
+    /// What ran, and on which adapter (see [`super::train::TrainReport::backend`]).
     pub backend: String,
     /// How the weights started (the same for every level).
     pub initial_weights: String,
@@ -116,7 +116,7 @@ pub fn run(args: &CompareArgs, log: &mut dyn FnMut(&str)) -> Result<Comparison, 
     }
     let comparison = Comparison {
         options: args.run.clone(),
-        backend: "cpu (burn flex)".to_owned(),
+        backend: prepared.backend.path(),
         initial_weights: prepared.initial_weights.clone(),
         split: prepared.split_sizes(),
         load_s: prepared.load_s,

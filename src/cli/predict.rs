@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
+use crate::backend::BackendChoice;
 use crate::data::disk::walk;
 use crate::data::{ImageStore, decode_grey};
 use crate::model::pretrained::load_classifier;
@@ -28,7 +29,7 @@ const CHUNK: usize = 256;
 const IMAGE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "dcm", "dicom"];
 
 /// The usage line printed on a wrong command line.
-pub const USAGE: &str = "cxr predict --model MODEL.safetensors|XRV.pt [--batch-size N] --csv OUT.csv IMAGE_OR_FOLDER...";
+pub const USAGE: &str = "cxr predict --model MODEL.safetensors|XRV.pt [--batch-size N] [--backend cpu|wgpu] --csv OUT.csv IMAGE_OR_FOLDER...";
 
 /// `cxr predict`'s arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +43,9 @@ pub struct PredictArgs {
     pub csv: PathBuf,
     /// Images per forward pass. Default: 16.
     pub batch_size: usize,
+    /// Where the forward passes run: the CPU (default) or the GPU through wgpu. The device is
+    /// made by the caller ([`crate::backend::native_device`]), which passes it to [`run`].
+    pub backend: BackendChoice,
 }
 
 impl PredictArgs {
@@ -52,6 +56,7 @@ impl PredictArgs {
     pub fn parse(args: &[String]) -> Result<Self, PredictCliError> {
         let usage = |why: String| PredictCliError::Usage(format!("{why}\nusage: {USAGE}"));
         let (mut model, mut csv, mut batch_size) = (None, None, 16usize);
+        let mut backend = BackendChoice::Cpu;
         let mut inputs = Vec::new();
         let mut it = args.iter();
         let mut options_done = false;
@@ -77,6 +82,7 @@ impl PredictArgs {
                         usage(format!("--batch-size {text}: not a positive count"))
                     })?;
                 }
+                "--backend" => backend = BackendChoice::parse(value()?).map_err(usage)?,
                 other => return Err(usage(format!("unknown option {other}"))),
             }
         }
@@ -90,6 +96,7 @@ impl PredictArgs {
             inputs,
             csv,
             batch_size,
+            backend,
         })
     }
 }
@@ -447,6 +454,7 @@ mod tests {
             inputs: vec![image],
             csv: dir.0.join("out.csv"),
             batch_size: 4,
+            backend: BackendChoice::Cpu,
         };
         let error = run(&args, &cpu_device(), |_| {}).expect_err("weights only");
         assert!(matches!(error, PredictCliError::Model { .. }), "{error:?}");
@@ -472,14 +480,27 @@ mod tests {
                 inputs: vec!["x.png".into(), "--odd.png".into()],
                 csv: "o.csv".into(),
                 batch_size: 16,
+                backend: BackendChoice::Cpu,
             }
         );
+        let on_gpu = PredictArgs::parse(&strings(&[
+            "--model",
+            "m",
+            "--csv",
+            "o",
+            "--backend",
+            "wgpu",
+            "x.png",
+        ]))
+        .expect("valid");
+        assert_eq!(on_gpu.backend, BackendChoice::Wgpu);
         for bad in [
             &["--model", "m", "x.png"][..],
             &["--csv", "o", "x.png"],
             &["--model", "m", "--csv", "o"],
             &["--model", "m", "--csv", "o", "--batch-size", "0", "x.png"],
             &["--model", "m", "--csv", "o", "--wat", "x.png"],
+            &["--model", "m", "--csv", "o", "--backend", "tpu", "x.png"],
             &["--model"],
         ] {
             let result = PredictArgs::parse(&strings(bad));

@@ -6,8 +6,10 @@
 //! The pieces shared with `cxr compare` ([`RunOptions`], [`Prepared`], [`train_level`]) live
 //! here so that both commands train and evaluate a level in exactly the same way.
 //!
-//! Only the CPU (burn `flex`) is compiled natively; wgpu is enabled for wasm32 alone (see
-//! `Cargo.toml`), so `--backend wgpu` is refused with that explanation.
+//! `--backend cpu` (the default) trains on burn's `flex`; `--backend wgpu` on the GPU through
+//! wgpu ([`wgpu_device`](crate::backend::wgpu_device): Vulkan, Metal, DX12, or Mesa's lavapipe
+//! on a machine without a GPU), with the batch lowered to what the adapter's buffers hold, as
+//! in the page. The report's `backend` names the path and the adapter.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,7 +19,7 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentSpec;
-use crate::backend::cpu_device;
+use crate::backend::{BackendChoice, BackendInfo, GpuError, native_device};
 use crate::data::disk::load_dataset;
 use crate::data::{Dataset, Finding, Output, SplitConfig};
 use crate::metrics::{BootstrapConfig, evaluate};
@@ -28,13 +30,14 @@ use crate::model::pretrained::Pretrained;
 use crate::train::augmenter::{SpecAugmenter, augmenter_for};
 use crate::train::config::TrainConfig;
 use crate::train::examples::{SplitExamples, split_examples};
+use crate::train::memory::cap_batch;
 use crate::train::predict::{PredictError, predict};
 use crate::train::preprocess::{InputSpec, Normalization};
 use crate::train::trainer::{EpochRecord, Event, Finish, TrainError, Trainer};
 
 /// The usage text of `cxr train`.
 pub const USAGE: &str = "cxr train --images DIR [--labels CSV] [--size N] \
-[--aug none|basic|complex|SPEC.json] [--epochs N] [--batch N] [--lr X] [--backend cpu] \
+[--aug none|basic|complex|SPEC.json] [--epochs N] [--batch N] [--lr X] [--backend cpu|wgpu] \
 [--weights FILE.pth|.pt|.safetensors] [--out MODEL.safetensors] [--report REPORT.json] \
 [--outputs findings|abnormal] [--split 0.7,0.1,0.2] [--seed S] [--model densenet121|small]";
 
@@ -110,6 +113,9 @@ pub struct RunOptions {
     pub seed: u64,
     /// Which network. Default DenseNet121.
     pub model: ModelKind,
+    /// Where it runs: the CPU (default) or the GPU through wgpu.
+    #[serde(default)]
+    pub backend: BackendChoice,
 }
 
 impl Default for RunOptions {
@@ -126,6 +132,7 @@ impl Default for RunOptions {
             split: [0.7, 0.1, 0.2],
             seed: 0,
             model: ModelKind::DenseNet121,
+            backend: BackendChoice::Cpu,
         }
     }
 }
@@ -169,21 +176,7 @@ impl RunOptions {
                 let text = value()?;
                 self.seed = number(flag, &text, "a whole number")?;
             }
-            "--backend" => {
-                let text = value()?;
-                match text.as_str() {
-                    "cpu" => {}
-                    "wgpu" | "webgpu" => {
-                        return Err(
-                            "--backend wgpu: the native cxr is built without burn's wgpu \
-                             backend (it is compiled for the browser only, see Cargo.toml); use \
-                             --backend cpu, or train on WebGPU in the page"
-                                .to_owned(),
-                        );
-                    }
-                    other => return Err(format!("--backend {other}: expected cpu")),
-                }
-            }
+            "--backend" => self.backend = BackendChoice::parse(&value()?)?,
             "--outputs" => {
                 let text = value()?;
                 self.outputs = match text.as_str() {
@@ -359,6 +352,9 @@ pub enum TrainCliError {
     /// The model file could not be made.
     #[error("could not save the model: {0}")]
     Model(#[from] ModelFileError),
+    /// `--backend wgpu` and no usable GPU; the message says what to install.
+    #[error("--backend wgpu: {0}")]
+    Gpu(#[from] GpuError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainCliError + '_ {
@@ -484,7 +480,8 @@ pub struct SplitSizes {
 pub struct TrainReport {
     /// The command's options.
     pub options: RunOptions,
-    /// What runs: always the CPU natively.
+    /// What ran, and on which adapter: "CPU (flex, 2 threads)", "wgpu (llvmpipe (LLVM 15.0.6,
+    /// 256 bits), Vulkan — a CPU driver)".
     pub backend: String,
     /// How the weights started: seeded, or the file and what was replaced.
     pub initial_weights: String,
@@ -518,6 +515,8 @@ pub struct Prepared {
     pub load_s: f64,
     /// The device (plain; the trainer gets its autodiff twin).
     pub device: Device,
+    /// What runs, for the reports; on a GPU, its buffer limits, which cap the batch.
+    pub backend: BackendInfo,
 }
 
 impl Prepared {
@@ -527,6 +526,9 @@ impl Prepared {
     /// # Errors
     /// [`TrainCliError`] when the data or the weights cannot be used.
     pub fn load(options: &RunOptions, log: &mut dyn FnMut(&str)) -> Result<Self, TrainCliError> {
+        // The device first: a missing GPU is reported before minutes of decoding.
+        let (device, backend) = native_device(options.backend)?;
+        log(&format!("backend: {}", backend.path()));
         let started = Instant::now();
         let mut last = 0;
         let dataset = load_dataset(
@@ -589,7 +591,8 @@ impl Prepared {
             from_weights,
             initial_weights,
             load_s: started.elapsed().as_secs_f64(),
-            device: cpu_device(),
+            device,
+            backend,
         })
     }
 
@@ -682,9 +685,26 @@ pub fn train_level(
     log: &mut dyn FnMut(&str),
 ) -> Result<(LevelReport, DenseNet), TrainCliError> {
     let device = prepared.device.clone().autodiff();
+    let input = prepared.input(options, level)?;
+    let batch_size = match &prepared.backend.limits {
+        // A GPU loses the device on a buffer over its limit: lower the batch, as the page does.
+        Some(limits) => {
+            let cap = cap_batch(
+                &prepared.config(options),
+                input.side as usize,
+                options.batch,
+                limits,
+            );
+            if cap.capped() {
+                log(&format!("[{}] {}", level.name, cap.message()));
+            }
+            cap.batch
+        }
+        None => options.batch,
+    };
     let config = TrainConfig {
-        input: prepared.input(options, level)?,
-        batch_size: options.batch,
+        input,
+        batch_size,
         epochs: options.epochs,
         learning_rate: options.lr,
         // The epochs are the budget: every level of a comparison gets all of them, and the best
@@ -873,7 +893,7 @@ pub fn run(args: &TrainArgs, log: &mut dyn FnMut(&str)) -> Result<TrainReport, T
     };
     let report = TrainReport {
         options: args.run.clone(),
-        backend: "cpu (burn flex)".to_owned(),
+        backend: prepared.backend.path(),
         initial_weights: prepared.initial_weights.clone(),
         split: prepared.split_sizes(),
         load_s: prepared.load_s,
@@ -921,9 +941,10 @@ mod tests {
         assert_eq!(args.run.outputs, OutputsKind::Abnormal);
         assert_eq!(args.run.seed, 4);
         assert_eq!(args.aug, "basic");
+        assert_eq!(args.run.backend, BackendChoice::Cpu);
         for bad in [
             &["--size", "64"][..],
-            &["--images", "x", "--backend", "wgpu"],
+            &["--images", "x", "--backend", "tpu"],
             &["--images", "x", "--split", "0.5,0.5"],
             &["--images", "x", "--model", "small", "--size", "8"],
             &["--images", "x", "--wat", "1"],
@@ -935,10 +956,13 @@ mod tests {
                 "{bad:?}: {result:?}"
             );
         }
+        // The GPU through wgpu is a native backend now (tests/wgpu_native.rs trains on it).
         let wgpu = TrainArgs::parse(&strings(&["--images", "x", "--backend", "wgpu"]));
+        assert_eq!(wgpu.expect("valid").run.backend, BackendChoice::Wgpu);
+        let tpu = TrainArgs::parse(&strings(&["--images", "x", "--backend", "tpu"]));
         assert!(
-            matches!(&wgpu, Err(TrainCliError::Usage(m)) if m.contains("browser only")),
-            "{wgpu:?}"
+            matches!(&tpu, Err(TrainCliError::Usage(m)) if m.contains("expected cpu or wgpu")),
+            "{tpu:?}"
         );
     }
 

@@ -76,7 +76,14 @@ pub fn resample(src: &Plane, how: &Resampling) -> Plane {
     let (height, width) = (src.height, src.width);
     let mut pixels = vec![0.0f32; height * width];
     let m = how.matrix;
+    let mut warm = vec![false; height];
+    for r in (0..WARM_AHEAD).step_by(WARM_EVERY) {
+        warm_ahead(src, how, r, &mut warm);
+    }
     for (r, out) in pixels.chunks_exact_mut(width).enumerate() {
+        if r % WARM_EVERY == 0 {
+            warm_ahead(src, how, r + WARM_AHEAD, &mut warm);
+        }
         let r = r as f64;
         // scipy sums `r·m0 + c·m1` first, then adds the offset.
         let row = (r * m[0][0] + m[0][2], m[0][1]);
@@ -108,6 +115,41 @@ pub fn resample(src: &Plane, how: &Resampling) -> Plane {
         width,
         pixels,
     }
+}
+
+/// How many output rows ahead [`warm_ahead`] looks, and how often.
+const WARM_AHEAD: usize = 16;
+const WARM_EVERY: usize = 4;
+
+/// Reads one value per cache line of the source rows that output row `r` will read (the rows
+/// its line crosses, from its first to its last pixel), unless `warm` says they were read.
+///
+/// A rotated row reads the source along a diagonal, so its first touch of each source line
+/// comes in an order the hardware prefetcher does not follow, and a source that is not in the
+/// cache costs a memory round trip per line: measured, 0.9 ms per 320² image from a cold source
+/// against 0.3 ms from a warm one. Whole rows read front to back, a few rows ahead, are
+/// prefetched, and are in the cache when the diagonal gets there.
+fn warm_ahead(src: &Plane, how: &Resampling, r: usize, warm: &mut [bool]) {
+    const LINE: usize = 16;
+    if r >= src.height {
+        return;
+    }
+    let m = how.matrix;
+    let last = (src.height - 1) as f64;
+    let row_at = |c: f64| {
+        let keras = r as f64 * m[0][0] + c * m[0][1] + m[0][2];
+        how.rows.at(keras.clamp(0.0, last)).clamp(0.0, last)
+    };
+    let (a, b) = (row_at(0.0), row_at((src.width - 1) as f64));
+    let (first, end) = (a.min(b) as usize, (a.max(b) as usize + 2).min(src.height));
+    let mut touched = 0.0f32;
+    for (row, warm) in warm.iter_mut().enumerate().take(end).skip(first) {
+        if !*warm {
+            *warm = true;
+            touched += src.row(row).iter().step_by(LINE).sum::<f32>();
+        }
+    }
+    std::hint::black_box(touched);
 }
 
 /// Whether [`resample`] handles an image of `height` × `width`: at least 2 × 2, so that an
@@ -190,7 +232,8 @@ fn sample_interior(
     let width = src.width;
     let first = run.start as f64;
     // Source coordinates at the run's first pixel and their steps; all inside, so below 2³⁰.
-    let fixed = |x: f64| (x * ONE).round() as i64;
+    // Truncated rather than rounded (off by under 2⁻³² pixel): `round` is a libm call here.
+    let fixed = |x: f64| (x * ONE) as i64;
     let mut y = fixed(how.rows.at(row.0 + first * row.1));
     let mut x = fixed(how.cols.at(col.0 + first * col.1));
     let (dy, dx) = (fixed(how.rows.scale * row.1), fixed(how.cols.scale * col.1));
@@ -252,7 +295,7 @@ fn sample_clamped(
     }
     let (height, width) = (src.height, src.width);
     let limit = 2f64.powi(30);
-    let fixed = |x: f64| (x.clamp(-limit, limit) * ONE).round() as i64;
+    let fixed = |x: f64| (x.clamp(-limit, limit) * ONE) as i64;
     let range = |map: AxisMap, len: usize| {
         let last = (len - 1) as f64;
         (

@@ -13,7 +13,8 @@
 //! is checked against, and it is itself checked against real Keras output (`golden_tests`).
 
 use super::flip_crop::crop_resize;
-use super::line_sampler::{AxisMap, Resampling, fits, resample};
+use super::line_sampler::{AxisMap, Resampling, fits, resample_with_sums};
+use super::normalize::MomentSums;
 use super::params::CropWindow;
 use super::params::TransformParams;
 use super::plane::Plane;
@@ -81,21 +82,31 @@ pub fn apply_affine(src: &Plane, params: &TransformParams, fill: FillMode, cval:
 /// result; the others are sampled one by one in `f64` with scipy's border modes.
 #[must_use]
 pub fn affine_transform(src: &Plane, matrix: &Matrix3, fill: FillMode, cval: f64) -> Plane {
+    affine_transform_with_sums(src, matrix, fill, cval).0
+}
+
+/// [`affine_transform`], and the output's pixel sums where the fast path gathered them.
+pub(super) fn affine_transform_with_sums(
+    src: &Plane,
+    matrix: &Matrix3,
+    fill: FillMode,
+    cval: f64,
+) -> (Plane, Option<MomentSums>) {
     if !fits(src.height, src.width) {
-        return per_pixel(src, matrix, |row, col| {
+        let plane = per_pixel(src, matrix, |row, col| {
             sample_bilinear(src, row, col, fill, cval)
         });
+        return (plane, None);
     }
-    resample(
-        src,
-        &Resampling {
-            matrix,
-            fill,
-            cval,
-            rows: AxisMap::IDENTITY,
-            cols: AxisMap::IDENTITY,
-        },
-    )
+    let how = Resampling {
+        matrix,
+        fill,
+        cval,
+        rows: AxisMap::IDENTITY,
+        cols: AxisMap::IDENTITY,
+    };
+    let (plane, sums) = resample_with_sums(src, &how);
+    (plane, Some(sums))
 }
 
 /// The crop `window`, resized to the full image, then `matrix` as [`affine_transform`] applies
@@ -114,21 +125,32 @@ pub fn crop_affine_transform(
     fill: FillMode,
     cval: f64,
 ) -> Plane {
+    crop_affine_transform_with_sums(src, window, matrix, fill, cval).0
+}
+
+/// [`crop_affine_transform`], and the output's pixel sums where the fast path gathered them.
+pub(super) fn crop_affine_transform_with_sums(
+    src: &Plane,
+    window: &CropWindow,
+    matrix: &Matrix3,
+    fill: FillMode,
+    cval: f64,
+) -> (Plane, Option<MomentSums>) {
     if !fits(src.height, src.width) {
         // Too small for the fast path (a 1-pixel side): crop, then transform.
-        return affine_transform(&crop_resize(src, window), matrix, fill, cval);
+        let plane = affine_transform(&crop_resize(src, window), matrix, fill, cval);
+        return (plane, None);
     }
     let (rows, cols) = crop_maps(window, src.height, src.width);
-    resample(
-        src,
-        &Resampling {
-            matrix,
-            fill,
-            cval,
-            rows,
-            cols,
-        },
-    )
+    let how = Resampling {
+        matrix,
+        fill,
+        cval,
+        rows,
+        cols,
+    };
+    let (plane, sums) = resample_with_sums(src, &how);
+    (plane, Some(sums))
 }
 
 /// The crop window as the map from the resized crop's rows and columns to `src`'s: pixel

@@ -21,6 +21,7 @@
 //! ~4·10⁻⁸ at c = 320, far below the `f32` blend's own rounding (~10⁻⁵ grey levels).
 
 use super::affine::Matrix3;
+use super::normalize::MomentSums;
 use super::plane::Plane;
 use super::spec::FillMode;
 
@@ -73,7 +74,15 @@ pub struct Resampling<'a> {
 /// 2 × 2 ([`fits`]).
 #[must_use]
 pub fn resample(src: &Plane, how: &Resampling) -> Plane {
+    resample_with_sums(src, how).0
+}
+
+/// [`resample`], and the sums for the output's mean and std, gathered row by row while each
+/// row is in the cache (`standardize` then needs no pass of its own).
+#[must_use]
+pub fn resample_with_sums(src: &Plane, how: &Resampling) -> (Plane, MomentSums) {
     let (height, width) = (src.height, src.width);
+    let mut sums = MomentSums::default();
     let mut pixels = vec![0.0f32; height * width];
     let m = how.matrix;
     let mut warm = vec![false; height];
@@ -109,12 +118,14 @@ pub fn resample(src: &Plane, how: &Resampling) -> Plane {
                 *out = sample_edge(src, how, keras) as f32;
             }
         }
+        sums.add(out);
     }
-    Plane {
+    let plane = Plane {
         height,
         width,
         pixels,
-    }
+    };
+    (plane, sums)
 }
 
 /// How many output rows ahead [`warm_ahead`] looks, and how often.

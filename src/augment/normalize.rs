@@ -74,7 +74,7 @@ pub fn standardize(
     stats: Option<&FeaturewiseStats>,
     src: &Plane,
 ) -> Result<Plane, StandardizeError> {
-    let (scale, shift) = coefficients(spec, stats, &src.pixels)?;
+    let (scale, shift) = coefficients(spec, stats, || moments(&src.pixels))?;
     Ok(Plane {
         pixels: src.pixels.iter().map(|&p| p * scale + shift).collect(),
         ..*src
@@ -90,7 +90,22 @@ pub fn standardize_in_place(
     stats: Option<&FeaturewiseStats>,
     plane: &mut Plane,
 ) -> Result<(), StandardizeError> {
-    let (scale, shift) = coefficients(spec, stats, &plane.pixels)?;
+    standardize_in_place_with(spec, stats, plane, None)
+}
+
+/// [`standardize_in_place`] with the plane's pixel sums when they are already known (gathered
+/// while the plane was written), which saves a pass over it.
+///
+/// # Errors
+/// As [`standardize`]; the plane is then unchanged.
+pub fn standardize_in_place_with(
+    spec: &AugmentSpec,
+    stats: Option<&FeaturewiseStats>,
+    plane: &mut Plane,
+    sums: Option<&MomentSums>,
+) -> Result<(), StandardizeError> {
+    let known = || sums.map_or_else(|| moments(&plane.pixels), MomentSums::finish);
+    let (scale, shift) = coefficients(spec, stats, known)?;
     for p in &mut plane.pixels {
         *p = *p * scale + shift;
     }
@@ -104,7 +119,7 @@ pub fn standardize_in_place(
 fn coefficients(
     spec: &AugmentSpec,
     stats: Option<&FeaturewiseStats>,
-    pixels: &[f32],
+    moments: impl FnOnce() -> (f64, f64),
 ) -> Result<(f32, f32), StandardizeError> {
     let featurewise = spec.featurewise_center || spec.featurewise_std_normalization;
     if featurewise && stats.is_none() {
@@ -113,7 +128,7 @@ fn coefficients(
     let rescale = active_rescale(spec.rescale).unwrap_or(1.0);
     let (mut scale, mut shift) = (rescale, 0.0);
     if spec.samplewise_center || spec.samplewise_std_normalization {
-        let (mean, std) = moments(pixels);
+        let (mean, std) = moments();
         if spec.samplewise_center {
             shift -= mean * rescale;
         }
@@ -142,41 +157,70 @@ fn active_rescale(rescale: Option<f64>) -> Option<f64> {
 }
 
 /// Mean and population std of the pixels, in one pass.
+fn moments(pixels: &[f32]) -> (f64, f64) {
+    let mut sums = MomentSums::default();
+    sums.add(pixels);
+    sums.finish()
+}
+
+/// Running sums for the mean and population std of pixels added a slice at a time, so that a
+/// step that writes an image row by row can gather them while each row is still in the cache
+/// ([`line_sampler::resample`](super::line_sampler::resample)).
 ///
-/// The sums are of `d = p − pivot` (the first pixel), which keeps `E[d²] − E[d]²` free of
-/// cancellation for grey levels. They run in eight interleaved `f32` lanes (a single running
+/// The sums are of `d = p − pivot` (the first pixel added), which keeps `E[d²] − E[d]²` free
+/// of cancellation for grey levels. They run in eight interleaved `f32` lanes (a single running
 /// sum is one long chain of dependent additions, several times slower) over blocks of 128
 /// pixels, each block then added in `f64`: a lane sums 16 values, so its rounding stays near
 /// 10⁻⁶ of the block's sum and the total keeps `f64`'s range.
-fn moments(pixels: &[f32]) -> (f64, f64) {
-    const LANES: usize = 8;
-    const BLOCK: usize = 16 * LANES;
-    let Some(&pivot) = pixels.first() else {
-        return (0.0, 0.0);
-    };
-    let (mut sum, mut squares) = (0.0f64, 0.0f64);
-    for block in pixels.chunks(BLOCK) {
-        let (mut lane_sum, mut lane_squares) = ([0.0f32; LANES], [0.0f32; LANES]);
-        let lanes = block.chunks_exact(LANES);
-        for &p in lanes.remainder() {
-            let d = p - pivot;
-            lane_sum[0] += d;
-            lane_squares[0] += d * d;
-        }
-        for chunk in lanes {
-            for ((s, q), &p) in lane_sum.iter_mut().zip(&mut lane_squares).zip(chunk) {
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MomentSums {
+    pivot: Option<f32>,
+    count: usize,
+    sum: f64,
+    squares: f64,
+}
+
+impl MomentSums {
+    /// Adds `pixels` to the sums.
+    pub fn add(&mut self, pixels: &[f32]) {
+        const LANES: usize = 8;
+        const BLOCK: usize = 16 * LANES;
+        let Some(&first) = pixels.first() else {
+            return;
+        };
+        let pivot = *self.pivot.get_or_insert(first);
+        for block in pixels.chunks(BLOCK) {
+            let (mut lane_sum, mut lane_squares) = ([0.0f32; LANES], [0.0f32; LANES]);
+            let lanes = block.chunks_exact(LANES);
+            for &p in lanes.remainder() {
                 let d = p - pivot;
-                *s += d;
-                *q += d * d;
+                lane_sum[0] += d;
+                lane_squares[0] += d * d;
             }
+            for chunk in lanes {
+                for ((s, q), &p) in lane_sum.iter_mut().zip(&mut lane_squares).zip(chunk) {
+                    let d = p - pivot;
+                    *s += d;
+                    *q += d * d;
+                }
+            }
+            self.sum += lane_sum.iter().map(|&s| f64::from(s)).sum::<f64>();
+            self.squares += lane_squares.iter().map(|&q| f64::from(q)).sum::<f64>();
         }
-        sum += lane_sum.iter().map(|&s| f64::from(s)).sum::<f64>();
-        squares += lane_squares.iter().map(|&q| f64::from(q)).sum::<f64>();
+        self.count += pixels.len();
     }
-    let n = pixels.len() as f64;
-    let mean = sum / n;
-    let var = (squares / n - mean * mean).max(0.0);
-    (f64::from(pivot) + mean, var.sqrt())
+
+    /// The mean and population std of everything added (`(0, 0)` for nothing).
+    #[must_use]
+    pub fn finish(&self) -> (f64, f64) {
+        let Some(pivot) = self.pivot.filter(|_| self.count > 0) else {
+            return (0.0, 0.0);
+        };
+        let n = self.count as f64;
+        let mean = self.sum / n;
+        let var = (self.squares / n - mean * mean).max(0.0);
+        (f64::from(pivot) + mean, var.sqrt())
+    }
 }
 
 #[cfg(test)]
@@ -192,6 +236,32 @@ mod tests {
                 "{got:?} vs {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn moment_sums_added_in_pieces_match_the_two_pass_formula() {
+        let pixels: Vec<f32> = (0..1000)
+            .map(|i| ((i * 7919) % 256) as f32 + 0.25)
+            .collect();
+        let n = pixels.len() as f64;
+        let mean = pixels.iter().map(|&p| f64::from(p)).sum::<f64>() / n;
+        let var = pixels
+            .iter()
+            .map(|&p| (f64::from(p) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let mut sums = MomentSums::default();
+        for piece in pixels.chunks(333) {
+            sums.add(piece);
+        }
+        let (m, s) = sums.finish();
+        assert!((m - mean).abs() < 1e-9 * mean, "{m} vs {mean}");
+        assert!(
+            (s - var.sqrt()).abs() < 1e-6 * var.sqrt(),
+            "{s} vs {}",
+            var.sqrt()
+        );
+        assert_eq!(MomentSums::default().finish(), (0.0, 0.0));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 on the same machine as `cargo run --release --example augment_bench`, printed in one table with
 the Rust figures.
 
-Run from the repository root: `python3 benches/augment_bench.py [batches]`. It creates a venv
+Run from the repository root: `python3 benches/augment_bench.py [batches] [rounds]`. It creates a venv
 under ~/.cache/cxr-lab/venv-augbench (PyPI only: keras-preprocessing 1.1.2, the package the
 goldens in tests/fixtures/keras_augment came from, and albumentations), re-runs itself there,
 times both on batches of 8 grey 320x320 images, then runs the Rust benchmark and adds its rows.
@@ -116,12 +116,14 @@ def albumentations_row(batches, images):
     return time_batches(batches, images, augment)
 
 
-def rust_rows(batches):
+def rust_rows(batches, cpu_only=False):
     env = dict(os.environ)
     env.pop("VIRTUAL_ENV", None)
     # The build cache the scripts use (scripts/env.sh), not a fresh ./target of several GB.
     env.setdefault("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/cxr-lab/target"))
     cmd = ["cargo", "run", "--release", "-q", "--example", "augment_bench", "--", str(batches)]
+    if cpu_only:
+        cmd.append("--cpu-only")
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     except (OSError, subprocess.CalledProcessError) as err:
@@ -133,21 +135,48 @@ def rust_rows(batches):
 def main():
     ensure_venv()
     batches = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     images = load_images()
     import albumentations
     import keras_preprocessing
 
-    rows = [
-        (f"Keras ImageDataGenerator {keras_preprocessing.__version__} (no crop)", keras_row(batches, images)),
-        (f"albumentations {albumentations.__version__}", albumentations_row(batches, images)),
-    ]
-    print(f"complex preset, {batches} batches of {BATCH} grey {SIDE}x{SIDE} images (after 1 warm-up), one process at a time")
-    print("| path | images/s | ms per batch |")
-    print("|---|---|---|")
-    for name, (rate, ms) in rows:
-        print(f"| {name} | {rate:.1f} | {ms:.1f} |")
+    keras = f"Keras ImageDataGenerator {keras_preprocessing.__version__} (no crop)"
+    albu = f"albumentations {albumentations.__version__}"
+    # This machine's speed drifts by up to 2x within minutes (a shared host), so the libraries
+    # and our CPU path take turns, `rounds` times, and each row is the median of its rounds,
+    # with the range beside it. The slow tensor rows run once, after.
+    rates = {}
+    order = []
+
+    def record(name, rate):
+        if name not in rates:
+            rates[name] = []
+            order.append(name)
+        rates[name].append(rate)
+
+    for _ in range(rounds):
+        record(keras, keras_row(batches, images)[0])
+        record(albu, albumentations_row(batches, images)[0])
+        for line in rust_rows(batches, cpu_only=True):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            record(cells[0], float(cells[1]))
+    print(
+        f"complex preset, {batches} batches of {BATCH} grey {SIDE}x{SIDE} images (after 1 warm-up), "
+        f"one process at a time, {rounds} interleaved rounds"
+    )
+    print("| path | images/s (median) | range over the rounds | ms per batch (median) |")
+    print("|---|---|---|---|")
+    for name in order:
+        values = sorted(rates[name])
+        median = values[len(values) // 2]
+        print(f"| {name} | {median:.1f} | {values[0]:.1f}–{values[-1]:.1f} | {BATCH * 1e3 / median:.1f} |")
+    ours = rates.get("our CPU path, 1 thread (prepare_image)")
+    if ours:
+        per_round = [o / a for o, a in zip(ours, rates[albu])]
+        print(f"our 1 thread / albumentations, round by round: {', '.join(f'{r:.2f}' for r in per_round)}")
     for line in rust_rows(batches):
-        print(line)
+        if "tensor path" in line:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 //! lavapipe, a Vulkan driver that runs on the CPU, so its figure is a CPU's, not a GPU's. Without
 //! any adapter the row says why and the others still print.
 //!
-//! `cargo run --release --example augment_bench [-- batches]`
+//! `cargo run --release --example augment_bench [-- batches] [--cpu-only]`
 //!
 //! The images are the NIH samples in `$CXR_SAMPLES` (default `/work/shared/data/samples`),
 //! resized to 320² once before timing (decoding is not augmentation). Synthetic images are used
@@ -29,7 +29,10 @@ const SIDE: usize = 320;
 const BATCH: usize = 8;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let batches: usize = match std::env::args().nth(1) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--cpu-only`: the CPU rows alone, for benches/augment_bench.py's interleaved rounds.
+    let cpu_only = args.iter().any(|a| a == "--cpu-only");
+    let batches: usize = match args.iter().find(|a| !a.starts_with("--")) {
         Some(n) => n.parse()?,
         None => 8,
     };
@@ -66,28 +69,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
         })
     };
-    let tensor = tensor_path(&cpu_device());
-    // The first batch of each run is not timed, so shader compilation stays out of the figure.
-    let on_wgpu = wgpu_device().map(|(device, info)| (tensor_path(&device), info.path()));
-
     let rate = |d: Duration| (batches * BATCH) as f64 / d.as_secs_f64();
-    println!(
-        "complex preset, {batches} batches of {BATCH} grey {SIDE}x{SIDE} images (after 1 warm-up)"
-    );
-    println!("| path | images/s | ms per batch |");
-    println!("|---|---|---|");
-    let cpu_all_name = format!("our CPU path, {threads} threads (prepare_image)");
-    for (name, d) in [
-        ("our CPU path, 1 thread (prepare_image)", cpu),
-        (cpu_all_name.as_str(), cpu_all),
-        ("our tensor path on flex (prepare_batch)", tensor),
-    ] {
+    let row = |name: &str, d: Duration| {
         println!(
             "| {name} | {:.1} | {:.1} |",
             rate(d),
             d.as_secs_f64() * 1e3 / batches as f64
         );
+    };
+    let cpu_all_name = format!("our CPU path, {threads} threads (prepare_image)");
+    if cpu_only {
+        row("our CPU path, 1 thread (prepare_image)", cpu);
+        row(&cpu_all_name, cpu_all);
+        return Ok(());
     }
+    let tensor = tensor_path(&cpu_device());
+    // The first batch of each run is not timed, so shader compilation stays out of the figure.
+    let on_wgpu = wgpu_device().map(|(device, info)| (tensor_path(&device), info.path()));
+
+    println!(
+        "complex preset, {batches} batches of {BATCH} grey {SIDE}x{SIDE} images (after 1 warm-up)"
+    );
+    println!("| path | images/s | ms per batch |");
+    println!("|---|---|---|");
+    row("our CPU path, 1 thread (prepare_image)", cpu);
+    row(&cpu_all_name, cpu_all);
+    row("our tensor path on flex (prepare_batch)", tensor);
     match on_wgpu {
         Ok((d, path)) => println!(
             "| our tensor path on native {path} (prepare_batch) | {:.1} | {:.1} |",

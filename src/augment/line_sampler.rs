@@ -17,8 +17,12 @@
 //! into the source (edges clamped, as for a crop). Without a crop both maps are the identity and
 //! the result is scipy's `affine_transform`.
 //!
-//! Precision: a fixed-point coordinate is off by at most (½ + c/2)·2⁻³² pixel after c steps,
-//! ~4·10⁻⁸ at c = 320, far below the `f32` blend's own rounding (~10⁻⁵ grey levels).
+//! Two things keep memory from dominating: the source rows an output row will read are read
+//! front to back a few rows ahead ([`warm_ahead`]), and the output's sums for `standardize`
+//! are taken row by row while each row is in the cache ([`resample_with_sums`]).
+//!
+//! Precision: a fixed-point coordinate is off by at most (1 + c)·2⁻³² pixel after c steps,
+//! ~10⁻⁷ at c = 320, far below the `f32` blend's own rounding (~10⁻⁵ grey levels).
 
 use super::affine::Matrix3;
 use super::normalize::MomentSums;

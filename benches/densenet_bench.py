@@ -242,8 +242,9 @@ def print_table(results, sizes, args):
           "/proc schedstat for burn); busy-waiting threads (OpenMP in PyTorch, TensorFlow's pool) "
           "count too. On a busy machine images/s falls for every library, PyTorch's most: its "
           "OpenMP barriers wait for descheduled threads.")
-    print("Native wgpu: not measured; the native build has no wgpu backend (Cargo.toml enables it "
-          "for wasm32 only).")
+    print("Native wgpu: `cargo run --release --example densenet_bench -- --backend wgpu` (not in "
+          "this table: without a GPU wgpu runs on Mesa's lavapipe, a CPU driver, whose figures "
+          "say nothing about a GPU).")
 
 
 def main():

@@ -256,8 +256,7 @@ fn sample_interior(
     let last_window = src.pixels.len() - width - 2;
     let mut next = || {
         let i = (((y >> 32) as usize) * width + (x >> 32) as usize).min(last_window);
-        // The fractions' top 24 bits, exact as `i32` and as `f32`.
-        let fractions = (((y as u32) >> 8) as i32, ((x as u32) >> 8) as i32);
+        let fractions = (fraction_bits(y), fraction_bits(x));
         y += dy;
         x += dx;
         let window = &src.pixels[i..i + width + 2];
@@ -279,6 +278,12 @@ fn sample_interior(
         let (taps, (row_fraction, col_fraction)) = next();
         *out = blend(taps, row_fraction, col_fraction);
     }
+}
+
+/// The top 24 bits of a 32.32 coordinate's fraction, exact as `i32` and as `f32`.
+#[inline]
+fn fraction_bits(fixed: i64) -> i32 {
+    ((fixed as u32) >> 8) as i32
 }
 
 /// The bilinear blend of taps `[top left, top right, bottom left, bottom right]`, fractions in
@@ -328,12 +333,9 @@ fn sample_clamped(
         let (cy, cx) = (y.clamp(row_low, row_high), x.clamp(col_low, col_high));
         let (top, left) = ((cy >> 32) as usize, (cx >> 32) as usize);
         let (bottom, right) = ((top + 1).min(height - 1), (left + 1).min(width - 1));
-        let row_fraction = (cy as u32) as f32 * (1.0 / ONE as f32);
-        let col_fraction = (cx as u32) as f32 * (1.0 / ONE as f32);
         let (upper, lower) = (src.row(top), src.row(bottom));
-        let upper = upper[left] + (upper[right] - upper[left]) * col_fraction;
-        let lower = lower[left] + (lower[right] - lower[left]) * col_fraction;
-        *out = upper + (lower - upper) * row_fraction;
+        let taps = [upper[left], upper[right], lower[left], lower[right]];
+        *out = blend(taps, fraction_bits(cy), fraction_bits(cx));
         y = y.saturating_add(dy);
         x = x.saturating_add(dx);
     }

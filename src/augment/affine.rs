@@ -77,7 +77,7 @@ pub fn apply_affine(src: &Plane, params: &TransformParams, fill: FillMode, cval:
 /// scipy's `ndimage.affine_transform(src, matrix[:2, :2], matrix[:2, 2], order=1, mode, cval)`:
 /// output pixel `(r, c)` is `src` sampled at `matrix · (r, c, 1)`.
 ///
-/// Through [`resample`]: pixels whose four taps are inside (where no border mode matters) are
+/// Through [`resample_with_sums`]: pixels whose four taps are inside (where no border mode matters) are
 /// blended in `f32` from fixed-point coordinates, within 1e-4 grey levels of scipy's all-`f64`
 /// result; the others are sampled one by one in `f64` with scipy's border modes.
 #[must_use]
@@ -286,6 +286,7 @@ pub(crate) fn mul(a: &Matrix3, b: &Matrix3) -> Matrix3 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::augment::plane::wavy;
 
     fn ramp(height: usize, width: usize) -> Plane {
         let pixels = (0..height * width).map(|i| i as f32).collect();
@@ -336,17 +337,6 @@ mod tests {
         assert_eq!(out.at(1, 3), -1.0);
     }
 
-    /// A smooth, non-linear image, so that wrong taps show.
-    fn wavy(height: usize, width: usize) -> Plane {
-        let pixels = (0..height * width)
-            .map(|i| {
-                let (r, c) = ((i / width) as f32, (i % width) as f32);
-                120.0 + 90.0 * (r * 0.37).sin() * (c * 0.23).cos()
-            })
-            .collect();
-        Plane::new(height, width, pixels).expect("sized")
-    }
-
     fn max_difference(a: &Plane, b: &Plane) -> f32 {
         a.pixels
             .iter()
@@ -373,12 +363,7 @@ mod tests {
             height: 19.0,
             width: 26.0,
         };
-        for fill in [
-            FillMode::Constant,
-            FillMode::Nearest,
-            FillMode::Reflect,
-            FillMode::Wrap,
-        ] {
+        for fill in FillMode::ALL {
             let one = crop_affine_transform(&src, &whole, &matrix, fill, 7.0);
             let alone = affine_transform(&src, &matrix, fill, 7.0);
             assert!(max_difference(&one, &alone) < 1e-4, "{fill:?}");

@@ -74,15 +74,9 @@ pub struct Resampling<'a> {
     pub cols: AxisMap,
 }
 
-/// Resamples `src` into a plane of the same size as [`Resampling`] says. `src` must be at least
-/// 2 × 2 ([`fits`]).
-#[must_use]
-pub fn resample(src: &Plane, how: &Resampling) -> Plane {
-    resample_with_sums(src, how).0
-}
-
-/// [`resample`], and the sums for the output's mean and std, gathered row by row while each
-/// row is in the cache (`standardize` then needs no pass of its own).
+/// Resamples `src` into a plane of the same size as [`Resampling`] says, and gives the sums for
+/// the output's mean and std, gathered row by row while each row is in the cache (`standardize`
+/// then needs no pass of its own). `src` must be at least 2 × 2 ([`fits`]).
 #[must_use]
 pub fn resample_with_sums(src: &Plane, how: &Resampling) -> (Plane, MomentSums) {
     let (height, width) = (src.height, src.width);
@@ -167,7 +161,7 @@ fn warm_ahead(src: &Plane, how: &Resampling, r: usize, warm: &mut [bool]) {
     std::hint::black_box(touched);
 }
 
-/// Whether [`resample`] handles an image of `height` × `width`: at least 2 × 2, so that an
+/// Whether [`resample_with_sums`] handles an image of `height` × `width`: at least 2 × 2, so that an
 /// interior pixel has four distinct taps, and small enough for 32.32 fixed point.
 #[must_use]
 pub fn fits(height: usize, width: usize) -> bool {
@@ -396,17 +390,7 @@ fn clamped_taps(x: f64, len: usize) -> (usize, usize, f64) {
 mod tests {
     use super::*;
     use crate::augment::affine::sample_bilinear;
-
-    /// A smooth, non-linear image, so that wrong taps show.
-    fn wavy(height: usize, width: usize) -> Plane {
-        let pixels = (0..height * width)
-            .map(|i| {
-                let (r, c) = ((i / width) as f32, (i % width) as f32);
-                128.0 + 100.0 * (r * 0.31).sin() * (c * 0.17).cos()
-            })
-            .collect();
-        Plane::new(height, width, pixels).expect("sized")
-    }
+    use crate::augment::plane::wavy;
 
     fn rotation(theta: f64, zoom: f64, (height, width): (usize, usize)) -> Matrix3 {
         let (sin, cos) = theta.to_radians().sin_cos();
@@ -422,12 +406,7 @@ mod tests {
     #[test]
     fn without_a_crop_it_is_scipys_affine_transform_in_every_fill_mode() {
         let src = wavy(23, 31);
-        for fill in [
-            FillMode::Constant,
-            FillMode::Nearest,
-            FillMode::Reflect,
-            FillMode::Wrap,
-        ] {
+        for fill in FillMode::ALL {
             for (theta, zoom) in [(7.0, 1.1), (-40.0, 0.8), (180.0, 1.0), (0.5, 1.5)] {
                 let matrix = rotation(theta, zoom, (23, 31));
                 let how = Resampling {
@@ -437,7 +416,7 @@ mod tests {
                     rows: AxisMap::IDENTITY,
                     cols: AxisMap::IDENTITY,
                 };
-                let out = resample(&src, &how);
+                let (out, _) = resample_with_sums(&src, &how);
                 for r in 0..23 {
                     for c in 0..31 {
                         let (y, x) = (
@@ -507,7 +486,7 @@ mod tests {
             rows,
             cols,
         };
-        let out = resample(&src, &how);
+        let (out, _) = resample_with_sums(&src, &how);
         for r in 0..height {
             for c in 0..width {
                 let y = (r as f64 + 0.5).clamp(0.0, (height - 1) as f64);

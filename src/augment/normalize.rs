@@ -81,24 +81,13 @@ pub fn standardize(
     })
 }
 
-/// [`standardize`] in place, for a plane that is not needed any more (no new allocation).
+/// [`standardize`] in place, for a plane that is not needed any more (no new allocation), with
+/// the plane's pixel sums when they are already known (gathered while the plane was written),
+/// which saves a pass over it.
 ///
 /// # Errors
 /// As [`standardize`]; the plane is then unchanged.
 pub fn standardize_in_place(
-    spec: &AugmentSpec,
-    stats: Option<&FeaturewiseStats>,
-    plane: &mut Plane,
-) -> Result<(), StandardizeError> {
-    standardize_in_place_with(spec, stats, plane, None)
-}
-
-/// [`standardize_in_place`] with the plane's pixel sums when they are already known (gathered
-/// while the plane was written), which saves a pass over it.
-///
-/// # Errors
-/// As [`standardize`]; the plane is then unchanged.
-pub fn standardize_in_place_with(
     spec: &AugmentSpec,
     stats: Option<&FeaturewiseStats>,
     plane: &mut Plane,
@@ -165,7 +154,7 @@ fn moments(pixels: &[f32]) -> (f64, f64) {
 
 /// Running sums for the mean and population std of pixels added a slice at a time, so that a
 /// step that writes an image row by row can gather them while each row is still in the cache
-/// ([`line_sampler::resample`](super::line_sampler::resample)).
+/// ([`line_sampler::resample_with_sums`](super::line_sampler::resample_with_sums)).
 ///
 /// The sums are of `d = p − pivot` (the first pixel added), which keeps `E[d²] − E[d]²` free
 /// of cancellation for grey levels. They run in eight interleaved `f32` lanes (a single running

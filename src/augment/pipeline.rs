@@ -15,7 +15,7 @@ use super::clahe::clahe;
 use super::flip_crop::{crop_resize, flip_horizontal, flip_vertical};
 use super::intensity::{channel_shift, contrast, gamma, keras_brightness};
 use super::noise::{add_noise, erase};
-use super::normalize::{FeaturewiseStats, MomentSums, StandardizeError, standardize_in_place_with};
+use super::normalize::{FeaturewiseStats, MomentSums, StandardizeError, standardize_in_place};
 use super::params::TransformParams;
 use super::plane::Plane;
 use super::spec::AugmentSpec;
@@ -114,7 +114,7 @@ pub fn prepare_image(
     img: &Plane,
 ) -> Result<Plane, StandardizeError> {
     let (mut x, sums) = augment_with_sums(spec, params, img);
-    standardize_in_place_with(spec, stats, &mut x, sums.as_ref())?;
+    standardize_in_place(spec, stats, &mut x, sums.as_ref())?;
     Ok(x)
 }
 

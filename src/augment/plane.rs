@@ -84,6 +84,19 @@ impl Plane {
     }
 }
 
+/// A smooth, non-linear test image (grey levels 28–228), so that a resampler reading the wrong
+/// taps shows.
+#[cfg(test)]
+pub(crate) fn wavy(height: usize, width: usize) -> Plane {
+    let pixels = (0..height * width)
+        .map(|i| {
+            let (r, c) = ((i / width) as f32, (i % width) as f32);
+            128.0 + 100.0 * (r * 0.31).sin() * (c * 0.17).cos()
+        })
+        .collect();
+    Plane::new(height, width, pixels).expect("sized")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -337,3 +337,6 @@ mod tests {
         assert!(error.contains("expected cpu or wgpu"), "{error}");
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod flex_kernel_tests;

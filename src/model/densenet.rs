@@ -20,8 +20,6 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Pa
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
-use crate::backend::runs_on_cpu;
-
 /// Configuration of [`DenseNet`]. Defaults are DenseNet121's (torchvision `densenet121`).
 #[derive(Config, Debug)]
 pub struct DenseNetConfig {
@@ -282,7 +280,7 @@ impl DenseLayer {
     /// - `x`: `[batch, c, h, w]`
     /// - output: `[batch, growth_rate, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = pointwise(&self.conv1, relu(self.norm1.forward(x))); // [B, bn_size·k, h, w]
+        let x = self.conv1.forward(relu(self.norm1.forward(x))); // [B, bn_size·k, h, w]
         self.conv2.forward(relu(self.norm2.forward(x))) // [B, k, h, w]
     }
 }
@@ -293,39 +291,8 @@ impl Transition {
     /// - output: `[batch, c / 2, h / 2, w / 2]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pool
-            .forward(pointwise(&self.conv, relu(self.norm.forward(x))))
+            .forward(self.conv.forward(relu(self.norm.forward(x))))
     }
-}
-
-/// `conv.forward(x)` for a 1x1, stride-1, unpadded convolution without bias, computed on the CPU
-/// as the one matrix product it is over the whole batch: `weight [c_out, c_in] · x' [c_in, b·h·w]`,
-/// where `x'` is `x` with batch and channels swapped (a copy).
-///
-/// Why: burn-flex 0.22 has no weight gradient of its own; burn's generic one runs a convolution
-/// whose kernel is the whole output gradient, which flex turns into one matrix-vector product per
-/// input channel. This product's backward is two single GEMMs with `b·h·w` as the inner
-/// dimension: both gradients of the dense layers' 1x1 convolutions in about half the CPU time
-/// (a per-image batched matmul saves only ~20 %; docs/cpu-profile.md). On WebGPU the
-/// convolution is kept.
-///
-/// # Shapes
-/// - `x`: `[batch, c_in, h, w]`
-/// - output: `[batch, c_out, h, w]` (a view with batch and channels swapped back, which batch
-///   norm, next, reads channel-first anyway)
-fn pointwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    if !runs_on_cpu(&x.device()) {
-        return conv.forward(x);
-    }
-    let [batch, c_in, h, w] = x.dims();
-    let weight = conv.weight.val(); // [c_out, c_in, 1, 1]
-    let c_out = weight.dims()[0];
-    debug_assert_eq!(weight.dims(), [c_out, c_in, 1, 1], "a 1x1 convolution");
-    let x = x.swap_dims(0, 1).reshape([c_in, batch * h * w]); // [c_in, B·h·w]
-    weight
-        .reshape([c_out, c_in])
-        .matmul(x) // [c_out, B·h·w]
-        .reshape([c_out, batch, h, w])
-        .swap_dims(0, 1) // [B, c_out, h, w]
 }
 
 #[cfg(test)]
@@ -372,28 +339,6 @@ mod tests {
             .try_to_vec::<f32>()
             .expect("f32 data");
         assert!(values.iter().all(|p| *p > 0.0 && *p < 1.0), "{values:?}");
-    }
-
-    #[test]
-    fn pointwise_matches_the_1x1_convolution_and_its_gradients() {
-        let device = cpu_device().autodiff();
-        device.seed(3);
-        let conv = conv(12, 5, 1, 1, 0, &device);
-        let x = Tensor::<4>::random([3, 12, 6, 7], Distribution::Normal(0.0, 1.0), &device)
-            .require_grad();
-        let upstream = Tensor::<4>::random([3, 5, 6, 7], Distribution::Normal(0.0, 1.0), &device);
-        let run = |forward: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            let y = forward(x.clone());
-            let grads = (y.clone() * upstream.clone()).sum().backward();
-            let dx = x.grad(&grads).expect("input gradient");
-            let dw = conv.weight.val().grad(&grads).expect("weight gradient");
-            [y.inner().into_data(), dx.into_data(), dw.into_data()]
-        };
-        let expected = run(&|x| conv.forward(x));
-        let got = run(&|x| pointwise(&conv, x));
-        for (got, expected) in got.iter().zip(&expected) {
-            got.assert_approx_eq::<f32>(expected, burn::tensor::Tolerance::default());
-        }
     }
 
     #[test]

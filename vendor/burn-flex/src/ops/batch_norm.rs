@@ -1,0 +1,361 @@
+//! Batch normalisation as per-channel passes (CXR Lab patch).
+//!
+//! burn-backend's defaults compose batch norm out of whole-tensor ops: ~6 for the training
+//! forward and ~14 for its backward, two of them transposing copies (`swap_dims(0, 1)` +
+//! `reshape`) to reduce per channel. Here a channel's statistics take one pass over its values
+//! (sums of `x - shift` and their squares, with the channel's first value as the shift so that
+//! the variance does not cancel), the backward's two sums one pass over `x` and the gradient,
+//! and the output one pass: `y = a·(x − mean) + β` forward, `dx = A·g + B·(x − mean) + C`
+//! backward (centred first: with `|mean| ≫ σ`, `a·x + b` would cancel in f32).
+//! Sums run in lanes of the tensor's type over blocks and in f64 across blocks.
+
+use alloc::vec::Vec;
+
+use burn_backend::DType;
+use burn_std::{Bytes, Shape, bf16, f16};
+
+use crate::ops::module::{cast_from_f32, cast_to_f32};
+use crate::{FlexTensor, Layout};
+
+/// Elements per f64 partial sum; shorter runs keep the lanes' rounding error small.
+const BLOCK: usize = 1024;
+/// Accumulators per sum, so that the loop vectorises without reassociating floats.
+const LANES: usize = 8;
+/// Elements below which a thread's share is not worth a task.
+#[cfg(feature = "rayon")]
+const GRAIN: usize = 32 * 1024;
+
+/// Float types the kernels run in natively (f16 and bf16 go through f32).
+trait NormFloat:
+    bytemuck::Pod
+    + Copy
+    + Send
+    + Sync
+    + burn_backend::Element
+    + core::ops::Add<Output = Self>
+    + core::ops::Sub<Output = Self>
+    + core::ops::Mul<Output = Self>
+{
+    const ZERO: Self;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl NormFloat for f32 {
+    const ZERO: Self = 0.0;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl NormFloat for f64 {
+    const ZERO: Self = 0.0;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+
+/// `[batch, channels, spatial…]` seen as `batch` runs of `spatial` values per channel.
+#[derive(Clone, Copy)]
+struct Dims {
+    batch: usize,
+    channels: usize,
+    spatial: usize,
+}
+
+impl Dims {
+    fn of(shape: &Shape) -> Self {
+        let batch = shape[0];
+        let channels = shape[1];
+        let spatial = shape.iter().skip(2).product();
+        Self {
+            batch,
+            channels,
+            spatial,
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.batch * self.spatial
+    }
+
+    /// Channel `c`'s values in image `b`.
+    fn run<'a, T>(&self, data: &'a [T], b: usize, c: usize) -> &'a [T] {
+        &data[(b * self.channels + c) * self.spatial..][..self.spatial]
+    }
+}
+
+/// Runs `f` for every channel, on rayon's pool when it has one.
+fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        (0..channels).into_par_iter().map(f).collect()
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        (0..channels).map(f).collect()
+    }
+}
+
+/// Fills `out` run by run (`spatial` values of one image and channel each); `f` gets the run's
+/// index `b · channels + c`.
+fn fill_runs<T: Send>(out: &mut [T], spatial: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        let min_runs = (GRAIN / spatial).max(1);
+        out.par_chunks_mut(spatial)
+            .with_min_len(min_runs)
+            .enumerate()
+            .for_each(|(i, run)| f(i, run));
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        out.chunks_mut(spatial)
+            .enumerate()
+            .for_each(|(i, run)| f(i, run));
+    }
+}
+
+/// `Σ f(i)` over a run, in lanes, then f64.
+#[inline(always)]
+fn lane_sum<T: NormFloat>(len: usize, f: impl Fn(usize) -> T) -> f64 {
+    let mut total = 0.0;
+    let mut start = 0;
+    while start < len {
+        let end = (start + BLOCK).min(len);
+        let mut lanes = [T::ZERO; LANES];
+        let mut i = start;
+        while i + LANES <= end {
+            for (lane, acc) in lanes.iter_mut().enumerate() {
+                *acc = *acc + f(i + lane);
+            }
+            i += LANES;
+        }
+        for j in i..end {
+            lanes[0] = lanes[0] + f(j);
+        }
+        total += lanes.iter().map(|v| v.to_f64()).sum::<f64>();
+        start = end;
+    }
+    total
+}
+
+/// Mean and biased variance of each channel.
+fn statistics<T: NormFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
+    per_channel(dims.channels, |c| {
+        let n = dims.count() as f64;
+        let shift = dims.run(x, 0, c).first().copied().unwrap_or(T::ZERO);
+        let (mut sum, mut squares) = (0.0, 0.0);
+        for b in 0..dims.batch {
+            let run = dims.run(x, b, c);
+            sum += lane_sum(run.len(), |i| run[i] - shift);
+            squares += lane_sum(run.len(), |i| (run[i] - shift) * (run[i] - shift));
+        }
+        let centred_mean = sum / n;
+        let mean = shift.to_f64() + centred_mean;
+        let variance = (squares / n - centred_mean * centred_mean).max(0.0);
+        (mean, variance)
+    })
+}
+
+/// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel.
+fn affine<T: NormFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
+    let mut out = alloc::vec![T::ZERO; x.len()];
+    if dims.spatial == 0 {
+        return out;
+    }
+    fill_runs(&mut out, dims.spatial, |i, run| {
+        let (b, c) = (i / dims.channels, i % dims.channels);
+        let (m, a, o) = (centre[c], scale[c], offset[c]);
+        for (y, &v) in run.iter_mut().zip(dims.run(x, b, c)) {
+            *y = (v - m) * a + o;
+        }
+    });
+    out
+}
+
+fn values<T: NormFloat>(tensor: FlexTensor) -> Vec<T> {
+    tensor.to_contiguous().storage::<T>().to_vec()
+}
+
+fn tensor<T: NormFloat>(data: Vec<T>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
+}
+
+/// Runs `f` in the tensors' own type, f16 and bf16 through f32.
+fn dispatch<R>(
+    dtype: DType,
+    tensors: Vec<FlexTensor>,
+    f32_fn: impl FnOnce(Vec<FlexTensor>) -> R,
+    f64_fn: impl FnOnce(Vec<FlexTensor>) -> R,
+    map_back: impl Fn(R, fn(FlexTensor) -> FlexTensor) -> R,
+) -> R {
+    match dtype {
+        DType::F32 => f32_fn(tensors),
+        DType::F64 => f64_fn(tensors),
+        DType::F16 => {
+            let up = tensors
+                .into_iter()
+                .map(|t| cast_to_f32::<f16>(t, f32::from))
+                .collect();
+            map_back(f32_fn(up), |t| cast_from_f32::<f16>(t, f16::from_f32))
+        }
+        DType::BF16 => {
+            let up = tensors
+                .into_iter()
+                .map(|t| cast_to_f32::<bf16>(t, f32::from))
+                .collect();
+            map_back(f32_fn(up), |t| cast_from_f32::<bf16>(t, bf16::from_f32))
+        }
+        dtype => panic!("batch norm: unsupported dtype {dtype:?}"),
+    }
+}
+
+/// `batch_norm` with given statistics (inference).
+pub(crate) fn batch_norm(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    fn run<T: NormFloat>(t: Vec<FlexTensor>, epsilon: f64) -> FlexTensor {
+        let shape = t[0].layout().shape().clone();
+        let dims = Dims::of(&shape);
+        let [x, gamma, beta, mean, variance] = t.try_into().ok().expect("five tensors");
+        let (gamma, beta) = (values::<T>(gamma), values::<T>(beta));
+        let (mean, variance) = (values::<T>(mean), values::<T>(variance));
+        let scale: Vec<T> = (0..dims.channels)
+            .map(|c| T::from_f64(gamma[c].to_f64() / (variance[c].to_f64() + epsilon).sqrt()))
+            .collect();
+        let x = x.to_contiguous();
+        tensor(affine(x.storage::<T>(), dims, &mean, &scale, &beta), shape)
+    }
+    let dtype = x.dtype();
+    dispatch(
+        dtype,
+        alloc::vec![x, gamma, beta, mean, variance],
+        |t| run::<f32>(t, epsilon),
+        |t| run::<f64>(t, epsilon),
+        |r, back| back(r),
+    )
+}
+
+/// `batch_norm_train`: output, batch mean and biased batch variance.
+pub(crate) fn batch_norm_train(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+) -> [FlexTensor; 3] {
+    fn run<T: NormFloat>(t: Vec<FlexTensor>, epsilon: f64) -> [FlexTensor; 3] {
+        let [x, gamma, beta] = t.try_into().ok().expect("three tensors");
+        let x = x.to_contiguous();
+        let shape = x.layout().shape().clone();
+        let dims = Dims::of(&shape);
+        let (gamma, beta) = (values::<T>(gamma), values::<T>(beta));
+        let data: &[T] = x.storage();
+        let stats = statistics(data, dims);
+        let mean: Vec<T> = stats.iter().map(|s| T::from_f64(s.0)).collect();
+        let variance: Vec<T> = stats.iter().map(|s| T::from_f64(s.1)).collect();
+        let scale: Vec<T> = (0..dims.channels)
+            .map(|c| T::from_f64(gamma[c].to_f64() / (stats[c].1 + epsilon).sqrt()))
+            .collect();
+        let channels = Shape::new([dims.channels]);
+        [
+            tensor(affine(data, dims, &mean, &scale, &beta), shape),
+            tensor(mean, channels.clone()),
+            tensor(variance, channels),
+        ]
+    }
+    let dtype = x.dtype();
+    dispatch(
+        dtype,
+        alloc::vec![x, gamma, beta],
+        |t| run::<f32>(t, epsilon),
+        |t| run::<f64>(t, epsilon),
+        |r, back| r.map(back),
+    )
+}
+
+/// `batch_norm_train_backward`: gradients of the input, `gamma` and `beta`.
+pub(crate) fn batch_norm_train_backward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+    output_grad: FlexTensor,
+) -> [FlexTensor; 3] {
+    fn run<T: NormFloat>(t: Vec<FlexTensor>, epsilon: f64) -> [FlexTensor; 3] {
+        let [x, gamma, mean, variance, grad] = t.try_into().ok().expect("five tensors");
+        let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
+        let shape = x.layout().shape().clone();
+        let dims = Dims::of(&shape);
+        let (gamma, mean, variance) =
+            (values::<T>(gamma), values::<T>(mean), values::<T>(variance));
+        let (xs, gs): (&[T], &[T]) = (x.storage(), grad.storage());
+        // Per channel: Σg and Σg·(x − mean).
+        let sums = per_channel(dims.channels, |c| {
+            let m = mean[c];
+            let (mut sum_g, mut sum_gx) = (0.0, 0.0);
+            for b in 0..dims.batch {
+                let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
+                sum_g += lane_sum(gr.len(), |i| gr[i]);
+                sum_gx += lane_sum(gr.len(), |i| gr[i] * (xr[i] - m));
+            }
+            (sum_g, sum_gx)
+        });
+        // dx = γ/σ · (g − Σg/n − x̂ · Σg·x̂/n) = A·g + B·(x − mean) + C.
+        let n = dims.count() as f64;
+        let mut coefficients = Vec::with_capacity(dims.channels);
+        let (mut gamma_grad, mut beta_grad) = (Vec::new(), Vec::new());
+        for (c, &(sum_g, sum_gx)) in sums.iter().enumerate() {
+            let inv_std = 1.0 / (variance[c].to_f64() + epsilon).sqrt();
+            let a = gamma[c].to_f64() * inv_std;
+            let b = -a * inv_std * inv_std * sum_gx / n;
+            let offset = -a * sum_g / n;
+            coefficients.push([T::from_f64(a), T::from_f64(b), T::from_f64(offset), mean[c]]);
+            gamma_grad.push(T::from_f64(sum_gx * inv_std));
+            beta_grad.push(T::from_f64(sum_g));
+        }
+        let mut x_grad = alloc::vec![T::ZERO; xs.len()];
+        if dims.spatial > 0 {
+            fill_runs(&mut x_grad, dims.spatial, |i, run| {
+                let (b, c) = (i / dims.channels, i % dims.channels);
+                let [a, bx, o, m] = coefficients[c];
+                let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
+                for ((d, &g), &v) in run.iter_mut().zip(gr).zip(xr) {
+                    *d = g * a + (v - m) * bx + o;
+                }
+            });
+        }
+        let channels = Shape::new([dims.channels]);
+        [
+            tensor(x_grad, shape),
+            tensor(gamma_grad, channels.clone()),
+            tensor(beta_grad, channels),
+        ]
+    }
+    let dtype = x.dtype();
+    dispatch(
+        dtype,
+        alloc::vec![x, gamma, mean, variance, output_grad],
+        |t| run::<f32>(t, epsilon),
+        |t| run::<f64>(t, epsilon),
+        |r, back| r.map(back),
+    )
+}

@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use burn::tensor::module::{batch_norm_train, conv_transpose2d, conv2d, conv2d_weight_backward};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::module::{batch_norm_train, conv2d, conv2d_weight_backward};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
 use cxr_lab::backend::cpu_device;
 
@@ -41,21 +41,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for conv in &convs {
         let [fwd, dx, dw] = time_conv(conv, batch, reps, &device);
         add(conv.kind, "forward", fwd);
-        add(conv.kind, "input gradient (conv_transpose2d)", dx);
+        add(conv.kind, "input gradient (conv2d_x_backward)", dx);
         add(conv.kind, "weight gradient (conv2d_weight_backward)", dw);
-        if conv.kernel == 1 {
-            // What `densenet::pointwise` runs instead on the CPU.
-            let [fwd, bwd] = time_pointwise(conv, batch, reps, &device);
-            add(conv.kind, "as matmul: forward", fwd);
-            add(conv.kind, "as matmul: both gradients", bwd);
-            let [fwd, bwd] = time_channels_first(conv, batch, reps, &device);
-            add(conv.kind, "as one GEMM, channels first: forward", fwd);
-            add(
-                conv.kind,
-                "as one GEMM, channels first: both gradients",
-                bwd,
-            );
-        }
     }
     for &(channels, side) in &norms {
         let [fwd, bwd] = time_batch_norm(channels, side, batch, reps, &device);
@@ -70,12 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    // The "as …" rows are alternatives to the convolution rows, not more work.
-    let total: f64 = totals
-        .iter()
-        .filter(|((_, phase), _)| !phase.starts_with("as "))
-        .map(|(_, s)| s)
-        .sum();
+    let total: f64 = totals.values().sum();
     println!(
         "DenseNet121 ops on flex at {size}², batch {batch}, CPU time (all threads), median of {reps} per op, summed; load average {}",
         std::fs::read_to_string("/proc/loadavg")
@@ -96,10 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             100.0 * seconds / total
         );
     }
-    println!(
-        "| all of the above but the \"as …\" rows | | {:.0} | |",
-        total * 1e3
-    );
+    println!("| all of the above | | {:.0} | |", total * 1e3);
     Ok(())
 }
 
@@ -206,16 +185,6 @@ fn time_conv(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 3
     let w = random([conv.c_out, conv.c_in, conv.kernel, conv.kernel], device);
     let g = random([batch, conv.c_out, out_side, out_side], device);
     let options = ConvOptions::new([conv.stride; 2], [conv.padding; 2], [1, 1], 1);
-    // burn-backend's conv2d_x_backward: a transposed convolution, with the output padding that
-    // gives back the input's size.
-    let padding_out = conv.side - ((out_side - 1) * conv.stride - 2 * conv.padding + conv.kernel);
-    let transpose = ConvTransposeOptions::new(
-        [conv.stride; 2],
-        [conv.padding; 2],
-        [padding_out; 2],
-        [1, 1],
-        1,
-    );
     let clock = |f: &dyn Fn() -> Tensor<4>| {
         median(
             || {
@@ -226,97 +195,20 @@ fn time_conv(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 3
             reps,
         )
     };
+    let forward = clock(&|| conv2d(x.clone(), w.clone(), None, options.clone()));
+    // burn exposes conv2d_x_backward only through autodiff: a pass with only `x` requiring a
+    // gradient, minus the forward (the product with `g` and the sum are a few element passes).
+    let forward_and_input_gradient = clock(&|| {
+        let x = x.clone().autodiff().require_grad();
+        let y = conv2d(x.clone(), w.clone().autodiff(), None, options.clone());
+        let grads = (y * g.clone().autodiff()).sum().backward();
+        x.grad(&grads).expect("input gradient")
+    });
     [
-        clock(&|| conv2d(x.clone(), w.clone(), None, options.clone())),
-        clock(&|| conv_transpose2d(g.clone(), w.clone(), None, transpose.clone())),
+        forward,
+        (forward_and_input_gradient - forward).max(0.0),
         clock(&|| conv2d_weight_backward(x.clone(), w.clone(), g.clone(), options.clone())),
     ]
-}
-
-/// A 1x1 convolution as `weight · x`: forward, and both gradients (an autodiff pass minus the
-/// forward).
-fn time_pointwise(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 2] {
-    let hw = conv.side * conv.side;
-    let x = Tensor::<3>::random(
-        [batch, conv.c_in, hw],
-        Distribution::Normal(0.0, 1.0),
-        device,
-    );
-    let w = Tensor::<3>::random(
-        [1, conv.c_out, conv.c_in],
-        Distribution::Normal(0.0, 1.0),
-        device,
-    );
-    let g = Tensor::<3>::random(
-        [batch, conv.c_out, hw],
-        Distribution::Normal(0.0, 1.0),
-        device,
-    );
-    let forward = median(
-        || {
-            let start = Stopwatch::start();
-            std::hint::black_box(w.clone().matmul(x.clone()).into_data());
-            start.seconds()
-        },
-        reps,
-    );
-    let both = median(
-        || {
-            let x = x.clone().autodiff().require_grad();
-            let w = w.clone().autodiff().require_grad();
-            let start = Stopwatch::start();
-            let grads = (w.clone().matmul(x.clone()) * g.clone().autodiff())
-                .sum()
-                .backward();
-            std::hint::black_box(x.grad(&grads).map(|t| t.into_data()));
-            std::hint::black_box(w.grad(&grads).map(|t| t.into_data()));
-            start.seconds()
-        },
-        reps,
-    );
-    [forward, (both - forward).max(0.0)]
-}
-
-/// A 1x1 convolution as one GEMM over the whole batch: `weight [c_out, c_in] · x' [c_in, b·h·w]`,
-/// `x'` being the input with batch and channels swapped (a copy), and the product swapped back.
-fn time_channels_first(conv: &Conv, batch: usize, reps: usize, device: &Device) -> [f64; 2] {
-    let side = conv.side;
-    let x = random([batch, conv.c_in, side, side], device);
-    let w = Tensor::<2>::random(
-        [conv.c_out, conv.c_in],
-        Distribution::Normal(0.0, 1.0),
-        device,
-    );
-    let g = random([batch, conv.c_out, side, side], device);
-    let forward = |w: Tensor<2>, x: Tensor<4>| {
-        let x = x.swap_dims(0, 1).reshape([conv.c_in, batch * side * side]);
-        w.matmul(x)
-            .reshape([conv.c_out, batch, side, side])
-            .swap_dims(0, 1)
-    };
-    let fwd = median(
-        || {
-            let start = Stopwatch::start();
-            std::hint::black_box(forward(w.clone(), x.clone()).into_data());
-            start.seconds()
-        },
-        reps,
-    );
-    let both = median(
-        || {
-            let x = x.clone().autodiff().require_grad();
-            let w = w.clone().autodiff().require_grad();
-            let start = Stopwatch::start();
-            let grads = (forward(w.clone(), x.clone()) * g.clone().autodiff())
-                .sum()
-                .backward();
-            std::hint::black_box(x.grad(&grads).map(|t| t.into_data()));
-            std::hint::black_box(w.grad(&grads).map(|t| t.into_data()));
-            start.seconds()
-        },
-        reps,
-    );
-    [fwd, (both - fwd).max(0.0)]
 }
 
 /// Training-mode batch norm forward, and its backward (an autodiff pass minus the forward).

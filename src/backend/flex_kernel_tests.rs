@@ -1,9 +1,10 @@
 //! The kernels vendor/burn-flex adds to burn-flex 0.22.1 (vendor/burn-flex/PATCHES.md), against
-//! their definitions: the convolution weight gradient against the sum it is, in f64 loops; batch
+//! their definitions: the convolution and both its gradients against the sums they are, in f64
+//! loops; batch
 //! norm against the formula in f64 and, for its gradients, against burn's autodiff of the same
 //! normalisation composed from tensor ops.
 
-use burn::tensor::module::{batch_norm, batch_norm_train, conv2d_weight_backward};
+use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, conv2d_weight_backward};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -43,100 +44,170 @@ fn relative_error(got: &[f32], want: &[f64]) -> f64 {
         / scale
 }
 
-/// A convolution's shape: `[batch, c_in, c_out, h, w]`, kernel, stride, padding, dilation,
-/// groups.
+/// A convolution's shape: `[batch, c_in, c_out, h, w]`, kernel, stride, padding as (before,
+/// after) pairs, dilation, groups.
 struct Case {
     dims: [usize; 5],
     kernel: [usize; 2],
     stride: [usize; 2],
-    padding: [usize; 2],
+    padding: [(usize, usize); 2],
     dilation: [usize; 2],
     groups: usize,
 }
 
-/// `dW[o, i, ky, kx] = Σ_b Σ_(oy, ox) g[b, o, oy, ox] · x[b, group·c_in/G + i, oy·s + ky·d − p, …]`.
-fn weight_gradient_by_definition(case: &Case, x: &[f32], g: &[f32], out: [usize; 2]) -> Vec<f64> {
-    let [batch, c_in, c_out, h, w] = case.dims;
+impl Case {
+    fn options(&self) -> ConvOptions<2> {
+        ConvOptions {
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: self.groups,
+        }
+    }
+
+    fn output_size(&self) -> [usize; 2] {
+        [0, 1].map(|a| {
+            let [h, w] = [self.dims[3], self.dims[4]];
+            let size = [h, w][a] + self.padding[a].0 + self.padding[a].1;
+            (size - self.dilation[a] * (self.kernel[a] - 1) - 1) / self.stride[a] + 1
+        })
+    }
+}
+
+/// The convolution by its definition, in f64: for every output pixel, kernel tap and channel
+/// whose input pixel `(oy·s + ky·d − p, …)` is inside the image, `y += w·x`, and for the
+/// gradients of `Σ y·g`: `dx += w·g`, `dw += g·x`. Returns `[y, dx, dw]`.
+fn convolution_by_definition(
+    case: &Case,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    g: &[f32],
+) -> [Vec<f64>; 3] {
+    let [batch, c_in, c_out, h, width] = case.dims;
     let [kh, kw] = case.kernel;
+    let [out_h, out_w] = case.output_size();
     let (in_per_group, out_per_group) = (c_in / case.groups, c_out / case.groups);
-    let mut grad = vec![0.0; c_out * in_per_group * kh * kw];
-    for o in 0..c_out {
-        let group = o / out_per_group;
-        for i in 0..in_per_group {
-            let channel = group * in_per_group + i;
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let mut sum = 0.0;
-                    for b in 0..batch {
-                        for oy in 0..out[0] {
-                            for ox in 0..out[1] {
+    let mut y = vec![0.0; batch * c_out * out_h * out_w];
+    let mut dx = vec![0.0; x.len()];
+    let mut dw = vec![0.0; w.len()];
+    for b in 0..batch {
+        for (o, &bias_o) in bias.iter().enumerate() {
+            for oy in 0..out_h {
+                for ox in 0..out_w {
+                    let out = ((b * c_out + o) * out_h + oy) * out_w + ox;
+                    y[out] = bias_o as f64;
+                    for i in 0..in_per_group {
+                        let channel = (o / out_per_group) * in_per_group + i;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
                                 let iy = (oy * case.stride[0] + ky * case.dilation[0]) as isize
-                                    - case.padding[0] as isize;
+                                    - case.padding[0].0 as isize;
                                 let ix = (ox * case.stride[1] + kx * case.dilation[1]) as isize
-                                    - case.padding[1] as isize;
-                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    - case.padding[1].0 as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= width as isize {
                                     continue;
                                 }
-                                let xv =
-                                    x[((b * c_in + channel) * h + iy as usize) * w + ix as usize];
-                                let gv = g[((b * c_out + o) * out[0] + oy) * out[1] + ox];
-                                sum += xv as f64 * gv as f64;
+                                let xi =
+                                    ((b * c_in + channel) * h + iy as usize) * width + ix as usize;
+                                let wi = ((o * in_per_group + i) * kh + ky) * kw + kx;
+                                y[out] += w[wi] as f64 * x[xi] as f64;
+                                dx[xi] += w[wi] as f64 * g[out] as f64;
+                                dw[wi] += g[out] as f64 * x[xi] as f64;
                             }
                         }
                     }
-                    grad[((o * in_per_group + i) * kh + ky) * kw + kx] = sum;
                 }
             }
         }
     }
-    grad
+    [y, dx, dw]
 }
 
 #[test]
-fn the_convolution_weight_gradient_is_the_sum_it_stands_for() {
+fn convolution_and_its_gradients_are_the_sums_they_stand_for() {
     let device = cpu_device();
-    let case = |dims, kernel, stride, padding, dilation, groups| Case {
+    let case = |dims, kernel, stride, padding: [usize; 2], dilation, groups| Case {
         dims,
         kernel,
         stride,
-        padding,
+        padding: padding.map(|p| (p, p)),
         dilation,
         groups,
     };
-    let cases = [
+    let mut cases = vec![
         // DenseNet's 3x3 (padding 1), 1x1 bottleneck and 7x7/2 stem.
-        case([3, 5, 4, 9, 7], [3, 3], [1, 1], [1, 1], [1, 1], 1),
+        case([3, 8, 4, 9, 7], [3, 3], [1, 1], [1, 1], [1, 1], 1),
         case([2, 6, 3, 8, 8], [1, 1], [1, 1], [0, 0], [1, 1], 1),
-        case([2, 2, 4, 13, 11], [7, 7], [2, 2], [3, 3], [1, 1], 1),
+        case([2, 1, 4, 13, 11], [7, 7], [2, 2], [3, 3], [1, 1], 1),
         // Enough channels that the im2col matrix is cut into tiles of output rows (9, 9, 6).
         case([2, 128, 8, 24, 24], [3, 3], [1, 1], [1, 1], [1, 1], 1),
-        // Groups, dilation, uneven stride and padding; a strided 1x1; more images than threads.
-        case([2, 4, 6, 9, 10], [3, 2], [2, 1], [0, 1], [2, 1], 2),
+        // Groups, dilation, uneven stride and padding; a strided 1x1; more images than threads;
+        // few channels per group (flex's own forward, these gradients).
+        case([2, 16, 6, 9, 10], [3, 2], [2, 1], [0, 1], [2, 1], 2),
         case([5, 3, 2, 5, 6], [1, 1], [2, 2], [0, 0], [1, 1], 1),
         case([4, 3, 3, 6, 5], [2, 3], [3, 2], [2, 0], [1, 2], 3),
     ];
+    // Padding that differs before and after.
+    cases.push(Case {
+        padding: [(1, 2), (0, 1)],
+        ..case([2, 8, 5, 7, 6], [3, 3], [2, 1], [0, 0], [1, 1], 1)
+    });
     for (n, case) in cases.iter().enumerate() {
         let [batch, c_in, c_out, h, w] = case.dims;
         let [kh, kw] = case.kernel;
-        let out = [0, 1].map(|a| {
-            let size = [h, w][a] + 2 * case.padding[a];
-            (size - case.dilation[a] * (case.kernel[a] - 1) - 1) / case.stride[a] + 1
-        });
-        let x = values(batch * c_in * h * w, 1 + n as u64);
-        let g = values(batch * c_out * out[0] * out[1], 100 + n as u64);
+        let [out_h, out_w] = case.output_size();
         let weight_shape = [c_out, c_in / case.groups, kh, kw];
-        let got = conv2d_weight_backward(
-            tensor(x.clone(), [batch, c_in, h, w], &device),
+        let seed = 10 * n as u64;
+        let x = values(batch * c_in * h * w, seed + 1);
+        let weight = values(weight_shape.iter().product(), seed + 2);
+        let bias = values(c_out, seed + 3);
+        let g = values(batch * c_out * out_h * out_w, seed + 4);
+        let [want_y, want_dx, want_dw] = convolution_by_definition(case, &x, &weight, &bias, &g);
+
+        let x_t = tensor(x.clone(), [batch, c_in, h, w], &device)
+            .autodiff()
+            .require_grad();
+        let w_t = tensor(weight.clone(), weight_shape, &device)
+            .autodiff()
+            .require_grad();
+        let y = conv2d(
+            x_t.clone(),
+            w_t.clone(),
+            Some(tensor(bias, [c_out], &device).autodiff()),
+            case.options(),
+        );
+        let g_t = tensor(g.clone(), [batch, c_out, out_h, out_w], &device);
+        let grads = (y.clone() * g_t.clone().autodiff()).sum().backward();
+        let checks = [
+            ("output", read(y.inner()), want_y),
+            (
+                "input gradient",
+                read(x_t.grad(&grads).expect("x gradient")),
+                want_dx,
+            ),
+            (
+                "weight gradient",
+                read(w_t.grad(&grads).expect("w gradient")),
+                want_dw.clone(),
+            ),
+        ];
+        for (what, got, want) in checks {
+            let error = relative_error(&got, &want);
+            assert!(error < 1e-5, "case {n}: {what} off by {error:e}");
+        }
+        // The weight gradient called directly, as burn's modules do not.
+        let direct = conv2d_weight_backward(
+            tensor(x, [batch, c_in, h, w], &device),
             Tensor::<4>::zeros(weight_shape, &device),
-            tensor(g.clone(), [batch, c_out, out[0], out[1]], &device),
-            ConvOptions::new(case.stride, case.padding, case.dilation, case.groups),
+            g_t,
+            case.options(),
         );
-        assert_eq!(got.dims(), weight_shape, "case {n}");
-        let error = relative_error(
-            &read(got),
-            &weight_gradient_by_definition(case, &x, &g, out),
+        let error = relative_error(&read(direct), &want_dw);
+        assert!(
+            error < 1e-5,
+            "case {n}: direct weight gradient off by {error:e}"
         );
-        assert!(error < 1e-5, "case {n}: relative error {error:e}");
     }
 }
 

@@ -99,7 +99,7 @@ pub mod comparison;
 mod conv_common;
 pub mod conv;
 pub mod conv_transpose;
-mod conv_weight_grad;
+mod conv_nchw;
 pub mod cumulative;
 pub mod deform_conv;
 pub mod expand;

@@ -2,9 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{
-    batch_norm, conv, conv_transpose, conv_weight_grad, deform_conv, interpolate, pool,
-};
+use crate::ops::{batch_norm, conv, conv_nchw, conv_transpose, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -69,6 +67,10 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
+        // CXR Lab patch: channels-first im2col + GEMM (ops/conv_nchw.rs) where it is faster.
+        if conv_nchw::forward_handles(&x, &weight, &options) {
+            return conv_nchw::conv2d(x, weight, bias, &options);
+        }
         match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
             DType::F64 => conv::conv2d_f64(x, weight, bias, &options),
@@ -78,17 +80,25 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
-    // CXR Lab patch: a weight gradient as one GEMM per image (ops/conv_weight_grad.rs) instead
-    // of burn-backend's default, a convolution with the output gradient as its kernel.
+    // CXR Lab patch: both gradients as GEMMs on channels-first data (ops/conv_nchw.rs). The
+    // defaults ran a transposed convolution, and a convolution with the output gradient as its
+    // kernel, which flex executes as one matrix-vector product per input channel.
+    fn conv2d_x_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        conv_nchw::conv2d_x_backward(&x.shape(), weight, output_grad, &options)
+    }
+
     fn conv2d_weight_backward(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
-        let weight_shape = weight.shape();
-        let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
-        conv_weight_grad::conv2d_weight_backward(x, &weight_shape, output_grad, &options)
+        conv_nchw::conv2d_weight_backward(x, &weight.shape(), output_grad, &options)
     }
 
     // CXR Lab patch: batch norm in per-channel passes (ops/batch_norm.rs) instead of

@@ -1,0 +1,617 @@
+//! 2D convolution, its input gradient and its weight gradient as GEMMs on channels-first data
+//! (CXR Lab patch).
+//!
+//! Every pass works per image on `[channels, pixels]` matrices, the layout the tensors already
+//! have, with an im2col matrix in channels-first order: row `(c_in, ky, kx)` holds, for each
+//! output pixel `l`, the input pixel that kernel tap reads (each row a shifted copy of input
+//! rows), and the weights `[c_out, c_in, kh, kw]` are already `W[c_out, (c_in, ky, kx)]`:
+//!
+//! - forward: `y_b[c_out, l] = W · col_b` (no NHWC copy of the input, no transposed scatter of
+//!   the result, as flex's generic path has);
+//! - input gradient: `col = Wᵀ · g_b`, then col2im adds each row back where it was read from;
+//! - weight gradient: `dW += g_b · col_bᵀ`, accumulated over images. burn-backend's default
+//!   swaps batch and channels and runs a convolution whose kernel is the whole output
+//!   gradient, which flex runs as one matrix-vector product per input channel.
+//!
+//! The im2col matrix is built in tiles of output rows (about 1 MiB) and a 1x1, stride-1,
+//! unpadded convolution uses the image itself. Work is spread over threads by image (and by
+//! tile for the forward); each weight-gradient thread has its own accumulator.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::Range;
+
+use burn_backend::DType;
+use burn_backend::ops::ConvOptions;
+use burn_backend::ops::conv::calculate_conv_output_size;
+use burn_std::{Bytes, Shape, bf16, f16};
+
+use crate::ops::module::{cast_from_f32, cast_to_f32};
+use crate::{FlexTensor, Layout};
+
+/// Elements of one im2col tile: about 1 MiB of f32, so a tile stays in L2 while GEMM reads it.
+const TILE_ELEMENTS: usize = 256 * 1024;
+
+/// The float types gemm multiplies directly.
+trait GemmFloat:
+    bytemuck::Pod + burn_backend::Element + Copy + Send + Sync + 'static + core::ops::Add<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl GemmFloat for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl GemmFloat for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// Whether the forward here beats flex's own for this convolution: not for a 1x1 stride-1
+/// convolution (flex multiplies the image directly too), nor for few input channels per group
+/// (flex's depthwise and small-channel kernels), nor for half precision (flex has f16 GEMMs).
+pub(crate) fn forward_handles(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> bool {
+    let w = weight.layout().shape();
+    let pointwise = w[2] == 1 && w[3] == 1 && options.stride == [1, 1];
+    matches!(x.dtype(), DType::F32 | DType::F64) && !pointwise && w[1] >= 8
+}
+
+/// Runs `f32_fn` or `f64_fn` on the tensors, f16 and bf16 through f32.
+fn by_dtype(
+    tensors: [FlexTensor; 2],
+    f32_fn: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
+    f64_fn: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
+) -> FlexTensor {
+    let [a, b] = tensors;
+    match a.dtype() {
+        DType::F32 => f32_fn(a, b),
+        DType::F64 => f64_fn(a, b),
+        DType::F16 => {
+            let up = |t| cast_to_f32::<f16>(t, f32::from);
+            cast_from_f32::<f16>(f32_fn(up(a), up(b)), f16::from_f32)
+        }
+        DType::BF16 => {
+            let up = |t| cast_to_f32::<bf16>(t, f32::from);
+            cast_from_f32::<bf16>(f32_fn(up(a), up(b)), bf16::from_f32)
+        }
+        dtype => panic!("conv2d: unsupported dtype {dtype:?}"),
+    }
+}
+
+/// The convolution's geometry. `padding` is the padding before the first row and column; the
+/// output size says how far the last taps reach.
+#[derive(Clone, Copy)]
+struct Geometry {
+    batch: usize,
+    channels_in: usize,
+    channels_out: usize,
+    groups: usize,
+    in_h: usize,
+    in_w: usize,
+    out_h: usize,
+    out_w: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+}
+
+impl Geometry {
+    fn new(x: &Shape, weight: &Shape, out: [usize; 2], options: &ConvOptions<2>) -> Self {
+        Self {
+            batch: x[0],
+            channels_in: x[1],
+            channels_out: weight[0],
+            groups: options.groups,
+            in_h: x[2],
+            in_w: x[3],
+            out_h: out[0],
+            out_w: out[1],
+            kernel: [weight[2], weight[3]],
+            stride: options.stride,
+            padding: options.padding_begin(),
+            dilation: options.dilation,
+        }
+    }
+
+    fn in_per_group(&self) -> usize {
+        self.channels_in / self.groups
+    }
+
+    fn out_per_group(&self) -> usize {
+        self.channels_out / self.groups
+    }
+
+    fn pixels_in(&self) -> usize {
+        self.in_h * self.in_w
+    }
+
+    fn pixels_out(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    /// Length of one output channel's weights: `c_in / groups · kh · kw`.
+    fn patch_len(&self) -> usize {
+        self.in_per_group() * self.kernel[0] * self.kernel[1]
+    }
+
+    /// A 1x1 kernel that reads every pixel once: the image is its own im2col matrix.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// Output rows per im2col tile.
+    fn tile_rows(&self) -> usize {
+        (TILE_ELEMENTS / (self.patch_len() * self.out_w).max(1)).clamp(1, self.out_h.max(1))
+    }
+
+    /// The output-row tiles of one image.
+    fn tiles(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        let rows = self.tile_rows();
+        (0..self.out_h)
+            .step_by(rows)
+            .map(move |start| start..(start + rows).min(self.out_h))
+    }
+
+    /// Image `b`, group `group` of a `[batch, channels, pixels]` buffer.
+    fn slice<'a, T>(
+        &self,
+        data: &'a [T],
+        b: usize,
+        group: usize,
+        per_group: usize,
+        channels: usize,
+        pixels: usize,
+    ) -> &'a [T] {
+        &data[(b * channels + group * per_group) * pixels..][..per_group * pixels]
+    }
+
+    /// For kernel column `kx`: the output columns whose input column lies inside the image,
+    /// and the input column of output column 0 (`ix = ox · stride + shift`).
+    fn valid_columns(&self, kx: usize) -> (Range<usize>, isize) {
+        let sw = self.stride[1];
+        let shift = (kx * self.dilation[1]) as isize - self.padding[1] as isize;
+        let first = ((-shift).max(0) as usize).div_ceil(sw).min(self.out_w);
+        let last = if (self.in_w as isize) > shift {
+            ((self.in_w as isize - shift - 1) as usize / sw + 1).min(self.out_w)
+        } else {
+            0
+        };
+        (first..last.max(first), shift)
+    }
+
+    /// The input row output row `oy` reads through kernel row `ky`, if inside the image.
+    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
+        let iy = (oy * self.stride[0] + ky * self.dilation[0]) as isize - self.padding[0] as isize;
+        (iy >= 0 && iy < self.in_h as isize).then_some(iy as usize)
+    }
+}
+
+/// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), `m×k` by `k×n`, every operand
+/// given as (slice, row stride, column stride).
+#[allow(clippy::too_many_arguments)]
+fn gemm<T: GemmFloat>(
+    [m, n, k]: [usize; 3],
+    dst: (*mut T, usize, usize),
+    accumulate: bool,
+    lhs: (&[T], usize, usize),
+    rhs: (&[T], usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(
+        k == 0 || lhs.0.len() > last(m, k, lhs.1, lhs.2),
+        "gemm: lhs out of bounds"
+    );
+    assert!(
+        k == 0 || rhs.0.len() > last(k, n, rhs.1, rhs.2),
+        "gemm: rhs out of bounds"
+    );
+    // SAFETY: lhs and rhs are bounds-checked above; the callers pass a dst pointer valid for
+    // an m×n matrix with these strides, which no other thread writes concurrently.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.0,
+            dst.2 as isize,
+            dst.1 as isize,
+            accumulate,
+            lhs.0.as_ptr(),
+            lhs.2 as isize,
+            lhs.1 as isize,
+            rhs.0.as_ptr(),
+            rhs.2 as isize,
+            rhs.1 as isize,
+            if accumulate { T::ONE } else { T::ZERO },
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Channels-first im2col of output rows `rows` into `col` (`[patch_len, rows · out_w]`).
+fn im2col_rows<T: GemmFloat>(geo: &Geometry, x_group: &[T], rows: Range<usize>, col: &mut [T]) {
+    let [kh, kw] = geo.kernel;
+    let sw = geo.stride[1];
+    let tile = rows.len() * geo.out_w;
+    for c in 0..geo.in_per_group() {
+        let plane = &x_group[c * geo.pixels_in()..][..geo.pixels_in()];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let tap = (c * kh + ky) * kw + kx;
+                let dst = &mut col[tap * tile..][..tile];
+                let (valid, shift) = geo.valid_columns(kx);
+                for (t, oy) in rows.clone().enumerate() {
+                    let out = &mut dst[t * geo.out_w..][..geo.out_w];
+                    let Some(iy) = geo.input_row(oy, ky) else {
+                        out.fill(T::ZERO);
+                        continue;
+                    };
+                    let src = &plane[iy * geo.in_w..][..geo.in_w];
+                    out[..valid.start].fill(T::ZERO);
+                    out[valid.end..].fill(T::ZERO);
+                    if sw == 1 {
+                        let start = (valid.start as isize + shift) as usize;
+                        out[valid.clone()].copy_from_slice(&src[start..start + valid.len()]);
+                    } else {
+                        for ox in valid.clone() {
+                            out[ox] = src[((ox * sw) as isize + shift) as usize];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The inverse of [`im2col_rows`]: adds each entry of `col` to the input pixel it was read
+/// from (`dx_group` is `[c_in per group, in_h · in_w]`).
+fn col2im_rows<T: GemmFloat>(geo: &Geometry, col: &[T], rows: Range<usize>, dx_group: &mut [T]) {
+    let [kh, kw] = geo.kernel;
+    let sw = geo.stride[1];
+    let tile = rows.len() * geo.out_w;
+    let pixels_in = geo.pixels_in();
+    for c in 0..geo.in_per_group() {
+        let plane = &mut dx_group[c * pixels_in..][..pixels_in];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let tap = (c * kh + ky) * kw + kx;
+                let src = &col[tap * tile..][..tile];
+                let (valid, shift) = geo.valid_columns(kx);
+                for (t, oy) in rows.clone().enumerate() {
+                    let Some(iy) = geo.input_row(oy, ky) else {
+                        continue;
+                    };
+                    let from = &src[t * geo.out_w..][..geo.out_w];
+                    let to = &mut plane[iy * geo.in_w..][..geo.in_w];
+                    if sw == 1 {
+                        let start = (valid.start as isize + shift) as usize;
+                        let to = &mut to[start..start + valid.len()];
+                        for (d, &v) in to.iter_mut().zip(&from[valid.clone()]) {
+                            *d = *d + v;
+                        }
+                    } else {
+                        for ox in valid.clone() {
+                            let ix = ((ox * sw) as isize + shift) as usize;
+                            to[ix] = to[ix] + from[ox];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tensor<T: GemmFloat>(data: Vec<T>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
+}
+
+/// Runs `f(i, chunk)` over `data.chunks_mut(size)`, on rayon's pool when it has one.
+fn for_each_chunk<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i, chunk));
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        data.chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i, chunk));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+// ---------------------------------------------------------------------------------------------
+
+/// `conv2d` (symmetric padding: the caller pads asymmetric inputs), f32 or f64.
+pub(crate) fn conv2d(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    match x.dtype() {
+        DType::F32 => forward_typed::<f32>(x, weight, bias, options),
+        DType::F64 => forward_typed::<f64>(x, weight, bias, options),
+        dtype => panic!("conv2d: unsupported dtype {dtype:?}"),
+    }
+}
+
+fn forward_typed<T: GemmFloat>(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let (xs, ws) = (x.layout().shape().clone(), weight.layout().shape().clone());
+    let out = [0, 1].map(|a| {
+        let pad = options.padding_begin()[a];
+        calculate_conv_output_size(
+            ws[2 + a],
+            options.stride[a],
+            pad,
+            options.dilation[a],
+            xs[2 + a],
+        )
+    });
+    let geo = Geometry::new(&xs, &ws, out, options);
+    let (x_data, w_data): (&[T], &[T]) = (x.storage(), weight.storage());
+    let bias = bias.map(|b| b.to_contiguous().storage::<T>().to_vec());
+    let mut y = vec![T::ZERO; geo.batch * geo.channels_out * geo.pixels_out()];
+    if geo.pixels_out() == 0 {
+        return tensor(y, Shape::new([geo.batch, geo.channels_out, out[0], out[1]]));
+    }
+    // One task per image: its output channels are one contiguous block.
+    for_each_chunk(&mut y, geo.channels_out * geo.pixels_out(), |b, y_b| {
+        let mut col = Vec::new();
+        for group in 0..geo.groups {
+            let x_group = geo.slice(
+                x_data,
+                b,
+                group,
+                geo.in_per_group(),
+                geo.channels_in,
+                geo.pixels_in(),
+            );
+            let w_group = &w_data[group * geo.out_per_group() * geo.patch_len()..]
+                [..geo.out_per_group() * geo.patch_len()];
+            let y_group = &mut y_b[group * geo.out_per_group() * geo.pixels_out()..]
+                [..geo.out_per_group() * geo.pixels_out()];
+            for rows in geo.tiles() {
+                let tile = rows.len() * geo.out_w;
+                col.resize(geo.patch_len() * tile, T::ZERO);
+                im2col_rows(&geo, x_group, rows.clone(), &mut col);
+                let dst = y_group[rows.start * geo.out_w..].as_mut_ptr();
+                gemm(
+                    [geo.out_per_group(), tile, geo.patch_len()],
+                    (dst, geo.pixels_out(), 1),
+                    false,
+                    (w_group, geo.patch_len(), 1),
+                    (&col, tile, 1),
+                );
+            }
+        }
+        if let Some(bias) = &bias {
+            for (c, run) in y_b.chunks_mut(geo.pixels_out()).enumerate() {
+                run.iter_mut().for_each(|v| *v = *v + bias[c]);
+            }
+        }
+    });
+    tensor(y, Shape::new([geo.batch, geo.channels_out, out[0], out[1]]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input gradient
+// ---------------------------------------------------------------------------------------------
+
+/// `conv2d_x_backward`: the gradient of the input `x` (any padding: taps outside the image,
+/// before or after it, are dropped).
+pub(crate) fn conv2d_x_backward(
+    x_shape: &Shape,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    by_dtype(
+        [weight, output_grad],
+        |w, g| x_grad_typed::<f32>(x_shape, w, g, options),
+        |w, g| x_grad_typed::<f64>(x_shape, w, g, options),
+    )
+}
+
+fn x_grad_typed<T: GemmFloat>(
+    x_shape: &Shape,
+    weight: FlexTensor,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let (weight, output_grad) = (weight.to_contiguous(), output_grad.to_contiguous());
+    let (ws, gs) = (weight.layout().shape(), output_grad.layout().shape());
+    let geo = Geometry::new(x_shape, ws, [gs[2], gs[3]], options);
+    let (w_data, g_data): (&[T], &[T]) = (weight.storage(), output_grad.storage());
+    let mut dx = vec![T::ZERO; geo.batch * geo.channels_in * geo.pixels_in()];
+    if dx.is_empty() {
+        return tensor(dx, x_shape.clone());
+    }
+    let patch = geo.patch_len();
+    for_each_chunk(&mut dx, geo.channels_in * geo.pixels_in(), |b, dx_b| {
+        let mut col = Vec::new();
+        for group in 0..geo.groups {
+            let g_group = geo.slice(
+                g_data,
+                b,
+                group,
+                geo.out_per_group(),
+                geo.channels_out,
+                geo.pixels_out(),
+            );
+            let w_group =
+                &w_data[group * geo.out_per_group() * patch..][..geo.out_per_group() * patch];
+            let dx_group = &mut dx_b[group * geo.in_per_group() * geo.pixels_in()..]
+                [..geo.in_per_group() * geo.pixels_in()];
+            // Wᵀ: [patch, c_out per group], read from W [c_out, patch] with swapped strides.
+            let w_t = (w_group, 1, patch);
+            if geo.is_pointwise() {
+                let dst = (dx_group.as_mut_ptr(), geo.pixels_in(), 1);
+                let rhs = (g_group, geo.pixels_out(), 1);
+                gemm(
+                    [patch, geo.pixels_out(), geo.out_per_group()],
+                    dst,
+                    false,
+                    w_t,
+                    rhs,
+                );
+                continue;
+            }
+            for rows in geo.tiles() {
+                let tile = rows.len() * geo.out_w;
+                col.resize(patch * tile, T::ZERO);
+                let rhs = (&g_group[rows.start * geo.out_w..], geo.pixels_out(), 1);
+                let dst = (col.as_mut_ptr(), tile, 1);
+                gemm([patch, tile, geo.out_per_group()], dst, false, w_t, rhs);
+                col2im_rows(&geo, &col, rows, dx_group);
+            }
+        }
+    });
+    tensor(dx, x_shape.clone())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight gradient
+// ---------------------------------------------------------------------------------------------
+
+/// `conv2d_weight_backward`: the gradient of the weights (any padding, as above).
+pub(crate) fn conv2d_weight_backward(
+    x: FlexTensor,
+    weight_shape: &Shape,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    by_dtype(
+        [x, output_grad],
+        |x, g| weight_grad_typed::<f32>(x, weight_shape, g, options),
+        |x, g| weight_grad_typed::<f64>(x, weight_shape, g, options),
+    )
+}
+
+fn weight_grad_typed<T: GemmFloat>(
+    x: FlexTensor,
+    weight_shape: &Shape,
+    output_grad: FlexTensor,
+    options: &ConvOptions<2>,
+) -> FlexTensor {
+    let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
+    let gs = output_grad.layout().shape();
+    let geo = Geometry::new(x.layout().shape(), weight_shape, [gs[2], gs[3]], options);
+    let (x_data, g_data): (&[T], &[T]) = (x.storage(), output_grad.storage());
+    let grad_len = geo.channels_out * geo.patch_len();
+
+    let one_image = |mut scratch: Scratch<T>, b: usize| {
+        accumulate_image(&geo, x_data, g_data, b, &mut scratch);
+        scratch
+    };
+    let new_scratch = || Scratch {
+        grad: vec![T::ZERO; grad_len],
+        col: Vec::new(),
+    };
+
+    #[cfg(feature = "rayon")]
+    let grad = {
+        use rayon::prelude::*;
+        (0..geo.batch)
+            .into_par_iter()
+            .fold(new_scratch, one_image)
+            .map(|scratch| scratch.grad)
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, &b)| *a = *a + b);
+                a
+            })
+            .unwrap_or_else(|| vec![T::ZERO; grad_len])
+    };
+    #[cfg(not(feature = "rayon"))]
+    let grad = (0..geo.batch).fold(new_scratch(), one_image).grad;
+
+    tensor(grad, weight_shape.clone())
+}
+
+/// One thread's accumulator and im2col buffer.
+struct Scratch<T> {
+    grad: Vec<T>,
+    col: Vec<T>,
+}
+
+/// Adds image `b`'s contribution to `scratch.grad` (`[c_out, patch_len]`, row-major):
+/// `dW_group += g_group [c_out per group, pixels] · colᵀ [pixels, patch_len]`.
+fn accumulate_image<T: GemmFloat>(
+    geo: &Geometry,
+    x: &[T],
+    g: &[T],
+    b: usize,
+    scratch: &mut Scratch<T>,
+) {
+    let patch = geo.patch_len();
+    for group in 0..geo.groups {
+        let x_group = geo.slice(
+            x,
+            b,
+            group,
+            geo.in_per_group(),
+            geo.channels_in,
+            geo.pixels_in(),
+        );
+        let g_group = geo.slice(
+            g,
+            b,
+            group,
+            geo.out_per_group(),
+            geo.channels_out,
+            geo.pixels_out(),
+        );
+        let grad_group =
+            &mut scratch.grad[group * geo.out_per_group() * patch..][..geo.out_per_group() * patch];
+        let dst = (grad_group.as_mut_ptr(), patch, 1);
+        if geo.is_pointwise() {
+            let lhs = (g_group, geo.pixels_out(), 1);
+            let rhs = (x_group, 1, geo.pixels_in());
+            gemm(
+                [geo.out_per_group(), patch, geo.pixels_out()],
+                dst,
+                true,
+                lhs,
+                rhs,
+            );
+            continue;
+        }
+        for rows in geo.tiles() {
+            let tile = rows.len() * geo.out_w;
+            scratch.col.resize(patch * tile, T::ZERO);
+            im2col_rows(geo, x_group, rows.clone(), &mut scratch.col);
+            let lhs = (&g_group[rows.start * geo.out_w..], geo.pixels_out(), 1);
+            let rhs = (&scratch.col[..], 1, tile);
+            gemm([geo.out_per_group(), patch, tile], dst, true, lhs, rhs);
+        }
+    }
+}

@@ -5,13 +5,15 @@ each size, in one table with images/s, peak memory and burn's ratio to the faste
 
 Run from the repository root:
     python3 benches/densenet_bench.py [--sizes 64,128,224] [--batch 8] [--steps 5] [--warmup 2]
-        [--only torch,tf,burn]
+        [--only torch,tf,burn] [--rounds 3]
 
 It uses two venvs under ~/.cache/cxr-lab/ (PyPI only), made when missing: venv-torch (torch,
 torchvision) and venv-tf (tensorflow-cpu). Every (library, mode, size) runs in its own process,
 so that its peak resident memory (VmHWM) is its own. Thread counts are each library's default on
-this machine (all cores); the header says how many. The machine is shared and busy, so figures
-are medians and indicative; the load average is printed with them.
+this machine (all cores); the header says how many. This machine's speed drifts by up to 2x
+within minutes, so the libraries take turns, configuration by configuration, over several
+rounds: each figure is the median over the rounds, and burn's ratio to the faster of the others
+is taken within each round (the runs compared are minutes apart) and its median reported.
 
 The same network everywhere: DenseNet121 (growth 32, blocks 6-12-24-16), a 1-channel input
 (grey X-rays: torchvision's conv0 replaced by a 1-channel one; Keras built with input_shape
@@ -176,26 +178,54 @@ def run_python(library, mode, size, args):
     return None
 
 
-def run_rust(args):
+def run_rust(mode, size, args):
     env = dict(os.environ)
     # The build cache the scripts use (scripts/env.sh), not a fresh ./target of several GB.
     env.setdefault("CARGO_TARGET_DIR", os.path.join(CACHE, "target"))
     cmd = ["cargo", "run", "--release", "-q", "--example", "densenet_bench", "--", "--json",
-           "--sizes", args.sizes, "--batch", str(args.batch), "--warmup", str(args.warmup),
-           "--steps", str(args.steps)]
+           "--sizes", str(size), "--modes", mode, "--batch", str(args.batch),
+           "--warmup", str(args.warmup), "--steps", str(args.steps)]
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     except (OSError, subprocess.CalledProcessError) as err:
         print(f"(Rust benchmark not run: {err})", file=sys.stderr)
-        return []
-    threads = os.cpu_count()
-    results = []
+        return None
     for line in out.splitlines():
         if line.startswith("{"):
             result = json.loads(line)
-            result["library"] = f"burn 0.22 flex ({threads} threads)"
-            results.append(result)
-    return results
+            result["library"] = f"burn 0.22 flex ({os.cpu_count()} threads)"
+            return result
+    return None
+
+
+def combine(rounds):
+    """One result per (library, mode, size): the medians over the rounds, with the range of
+    images/s, and per (mode, size) burn's ratio to the faster of the others round by round
+    (both measured minutes apart, so drift of the machine's speed cancels)."""
+    by_key = {}
+    for results in rounds:
+        for r in results:
+            by_key.setdefault((r["library"], r["mode"], r["size"]), []).append(r)
+    combined = []
+    for runs in by_key.values():
+        r = dict(runs[0])
+        speeds = [x["images_per_second"] for x in runs]
+        r["images_per_second"] = statistics.median(speeds)
+        r["range"] = (min(speeds), max(speeds))
+        r["cpu_seconds"] = statistics.median(x["cpu_seconds"] for x in runs)
+        r["peak_rss_mib"] = max(x["peak_rss_mib"] for x in runs)
+        combined.append(r)
+    ratios = {}
+    for results in rounds:
+        keys = {(r["mode"], r["size"]) for r in results}
+        for mode, size in keys:
+            here = [r for r in results if (r["mode"], r["size"]) == (mode, size)]
+            ours = [r for r in here if r["library"].startswith("burn")]
+            theirs = [r for r in here if not r["library"].startswith("burn")]
+            if ours and theirs:
+                best = max(r["images_per_second"] for r in theirs)
+                ratios.setdefault((mode, size), []).append(ours[0]["images_per_second"] / best)
+    return combined, ratios
 
 
 def load_average():
@@ -203,15 +233,17 @@ def load_average():
         return " ".join(f.read().split()[:3])
 
 
-def print_table(results, sizes, args):
+def print_table(results, ratios, sizes, args):
     libraries = list(dict.fromkeys(r["library"] for r in results))
     by_key = {(r["library"], r["mode"], r["size"]): r for r in results}
     print(f"DenseNet121 (1 channel, 14 outputs), batch {args.batch}, median of {args.steps} batches "
-          f"after {args.warmup} warm-up, each configuration in its own process; "
+          f"after {args.warmup} warm-up, each configuration in its own process; median of "
+          f"{args.rounds} rounds [range], the libraries taking turns in each round; "
           f"{os.cpu_count()} cores; load average {load_average()} at the end")
     print()
     header = ("| library | mode | "
-              + " | ".join(f"{s}² images/s (CPU s/batch, peak MiB)" for s in sizes) + " |")
+              + " | ".join(f"{s}² images/s [range] (CPU s/batch, peak MiB)" for s in sizes)
+              + " |")
     print(header)
     print("|---|---|" + "---|" * len(sizes))
     for mode in ("infer", "train"):
@@ -219,8 +251,8 @@ def print_table(results, sizes, args):
             cells = []
             for size in sizes:
                 r = by_key.get((library, mode, size))
-                cells.append(f"{r['images_per_second']:.1f} ({r['cpu_seconds']:.2f} s, "
-                             f"{r['peak_rss_mib']:.0f})" if r else "–")
+                cells.append(f"{r['images_per_second']:.1f} [{r['range'][0]:.1f}–{r['range'][1]:.1f}] "
+                             f"({r['cpu_seconds']:.2f} s, {r['peak_rss_mib']:.0f})" if r else "–")
             print(f"| {library} | {mode} | " + " | ".join(cells) + " |")
         burn = next((lib for lib in libraries if lib.startswith("burn")), None)
         others = [lib for lib in libraries if not lib.startswith("burn")]
@@ -229,14 +261,15 @@ def print_table(results, sizes, args):
             for size in sizes:
                 ours = by_key.get((burn, mode, size))
                 theirs = [by_key[(o, mode, size)] for o in others if (o, mode, size) in by_key]
-                if ours and theirs:
-                    best = max(theirs, key=lambda r: r["images_per_second"])
-                    speed = ours["images_per_second"] / best["images_per_second"]
+                per_round = ratios.get((mode, size), [])
+                if ours and theirs and per_round:
                     memory = ours["peak_rss_mib"] / min(r["peak_rss_mib"] for r in theirs)
-                    cells.append(f"**{speed:.2f}x** (memory {memory:.2f}x)")
+                    cells.append(f"**{statistics.median(per_round):.2f}x** "
+                                 f"[{min(per_round):.2f}–{max(per_round):.2f}] "
+                                 f"(memory {memory:.2f}x)")
                 else:
                     cells.append("–")
-            print(f"| burn ÷ faster of the others | {mode} | " + " | ".join(cells) + " |")
+            print(f"| burn ÷ faster of the others, round by round | {mode} | " + " | ".join(cells) + " |")
     print()
     print("CPU s/batch: CPU time of all the process's threads per batch (time.process_time, "
           "/proc schedstat for burn); busy-waiting threads (OpenMP in PyTorch, TensorFlow's pool) "
@@ -254,6 +287,7 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--only", default="torch,tf,burn")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -261,21 +295,26 @@ def main():
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     only = args.only.split(",")
-    results = []
-    for library in ("tf", "torch"):
-        if library not in only:
-            continue
+    rounds = []
+    for number in range(args.rounds):
+        results = []
         for size in sizes:
             for mode in ("infer", "train"):
-                r = run_python(library, mode, size, args)
-                if r:
-                    print(f"{r['library']} {mode} {size}²: {r['images_per_second']:.1f} images/s, "
-                          f"peak {r['peak_rss_mib']:.0f} MiB", file=sys.stderr)
-                    results.append(r)
-    if "burn" in only:
-        results.extend(run_rust(args))
-    print_table(results, sizes, args)
-
+                for library in ("tf", "torch", "burn"):
+                    if library not in only:
+                        continue
+                    if library == "burn":
+                        r = run_rust(mode, size, args)
+                    else:
+                        r = run_python(library, mode, size, args)
+                    if r:
+                        print(f"round {number + 1}: {r['library']} {mode} {size}²: "
+                              f"{r['images_per_second']:.1f} images/s, "
+                              f"peak {r['peak_rss_mib']:.0f} MiB", file=sys.stderr)
+                        results.append(r)
+        rounds.append(results)
+    combined, ratios = combine(rounds)
+    print_table(combined, ratios, sizes, args)
 
 if __name__ == "__main__":
     main()

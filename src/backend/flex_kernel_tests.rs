@@ -147,6 +147,8 @@ fn convolution_and_its_gradients_are_the_sums_they_stand_for() {
         case([2, 16, 6, 9, 10], [3, 2], [2, 1], [0, 1], [2, 1], 2),
         case([5, 3, 2, 5, 6], [1, 1], [2, 2], [0, 0], [1, 1], 1),
         case([4, 3, 3, 6, 5], [2, 3], [3, 2], [2, 0], [1, 2], 3),
+        // Dilated "same" convolution: input and output rows of one length, read as one run.
+        case([2, 8, 3, 7, 9], [3, 3], [1, 1], [2, 2], [2, 2], 1),
     ];
     // Padding that differs before and after.
     cases.push(Case {

@@ -255,6 +255,10 @@ fn im2col_rows<T: GemmFloat>(geo: &Geometry, x_group: &[T], rows: Range<usize>, 
                 let tap = (c * kh + ky) * kw + kx;
                 let dst = &mut col[tap * tile..][..tile];
                 let (valid, shift) = geo.valid_columns(kx);
+                if geo.stride == [1, 1] && geo.in_w == geo.out_w {
+                    same_pitch_rows(geo, plane, rows.clone(), ky, (valid, shift), dst);
+                    continue;
+                }
                 for (t, oy) in rows.clone().enumerate() {
                     let out = &mut dst[t * geo.out_w..][..geo.out_w];
                     let Some(iy) = geo.input_row(oy, ky) else {
@@ -275,6 +279,48 @@ fn im2col_rows<T: GemmFloat>(geo: &Geometry, x_group: &[T], rows: Range<usize>, 
                 }
             }
         }
+    }
+}
+
+/// One im2col row `dst` (one kernel tap, output rows `rows`) when input and output rows have
+/// the same length and stride 1: the tap's source is then one contiguous run of the input
+/// plane, copied at once; only the output columns whose input column lies outside the image
+/// (which the run fills with the neighbouring row's pixels) and the rows outside it are zeroed.
+/// One copy per tap instead of one short copy per output row.
+fn same_pitch_rows<T: GemmFloat>(
+    geo: &Geometry,
+    plane: &[T],
+    rows: Range<usize>,
+    ky: usize,
+    (valid, shift): (Range<usize>, isize),
+    dst: &mut [T],
+) {
+    let w = geo.out_w;
+    // Output row `oy` reads input row `oy + row_shift`.
+    let row_shift = (ky * geo.dilation[0]) as isize - geo.padding[0] as isize;
+    let lo = rows.start.max((-row_shift).max(0) as usize).min(rows.end);
+    let hi = rows
+        .end
+        .min((geo.in_h as isize - row_shift).max(0) as usize)
+        .max(lo);
+    dst[..(lo - rows.start) * w].fill(T::ZERO);
+    dst[(hi - rows.start) * w..].fill(T::ZERO);
+    if hi == lo {
+        return;
+    }
+    let (start, len) = ((lo - rows.start) * w, (hi - lo) * w);
+    let source = ((lo as isize + row_shift) * w as isize) + shift;
+    // Ends of the run before the plane's first or after its last pixel: invalid columns,
+    // zeroed below.
+    let first = (-source).max(0) as usize;
+    let last = len
+        .min((plane.len() as isize - source).max(0) as usize)
+        .max(first);
+    dst[start + first..start + last]
+        .copy_from_slice(&plane[(source + first as isize) as usize..][..last - first]);
+    for row in dst[start..start + len].chunks_mut(w) {
+        row[..valid.start].fill(T::ZERO);
+        row[valid.end..].fill(T::ZERO);
     }
 }
 

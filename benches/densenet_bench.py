@@ -5,7 +5,7 @@ each size, in one table with images/s, peak memory and burn's ratio to the faste
 
 Run from the repository root:
     python3 benches/densenet_bench.py [--sizes 64,128,224] [--batch 8] [--steps 5] [--warmup 2]
-        [--only torch,tf,burn] [--rounds 3]
+        [--only torch,tf,burn] [--rounds 3] [--torch-device cpu|cuda]
 
 It uses two venvs under ~/.cache/cxr-lab/ (PyPI only), made when missing: venv-torch (torch,
 torchvision) and venv-tf (tensorflow-cpu). Every (library, mode, size) runs in its own process,
@@ -85,20 +85,28 @@ def torch_child(mode, size, batch, warmup, steps):
     import torch.nn.functional as F
     import torchvision
 
+    # `--torch-device cuda` on a machine with a GPU: the wgpu-vs-cuDNN comparison, in
+    # fp32 (TF32 off), with cuDNN's autotuner on as wgpu's is.
+    device = torch.device(os.environ.get("CXR_TORCH_DEVICE", "cpu"))
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     torch.manual_seed(1)
     model = torchvision.models.densenet121(num_classes=CLASSES)
     model.features.conv0 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    x = torch.randn(batch, 1, size, size)
+    model = model.to(device)
+    x = torch.randn(batch, 1, size, size).to(device)
     if mode == "infer":
         model.eval()
 
         def run():
             with torch.inference_mode():
-                return torch.sigmoid(model(x)).numpy()
+                return torch.sigmoid(model(x)).cpu().numpy()
 
     else:
         model.train()
-        y, m = (torch.from_numpy(a) for a in targets_numpy(batch))
+        y, m = (torch.from_numpy(a).to(device) for a in targets_numpy(batch))
         weights = y * W_POS + (1 - y) * W_NEG
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -111,6 +119,9 @@ def torch_child(mode, size, batch, warmup, steps):
             return loss.item()
 
     version = f"PyTorch {torch.__version__.split('+')[0]} ({torch.get_num_threads()} threads)"
+    if device.type == "cuda":
+        version = (f"PyTorch {torch.__version__.split('+')[0]} CUDA fp32 "
+                   f"({torch.cuda.get_device_name(device)})")
     return version, timed(run, warmup, steps)
 
 
@@ -288,6 +299,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--only", default="torch,tf,burn")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--torch-device", default="cpu",
+                        help="cuda: PyTorch on the GPU (compare with densenet_bench --backend wgpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -295,6 +308,7 @@ def main():
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     only = args.only.split(",")
+    os.environ["CXR_TORCH_DEVICE"] = args.torch_device  # read by the PyTorch children
     rounds = []
     for number in range(args.rounds):
         results = []

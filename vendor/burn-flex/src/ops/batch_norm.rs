@@ -11,11 +11,10 @@
 
 use alloc::vec::Vec;
 
-use burn_backend::DType;
-use burn_std::{Bytes, Shape, bf16, f16};
+use burn_std::Shape;
 
-use crate::ops::module::{cast_from_f32, cast_to_f32};
-use crate::{FlexTensor, Layout};
+use crate::FlexTensor;
+use crate::ops::kernel_float::{KernelFloat, in_float_type, tensor};
 
 /// Elements per f64 partial sum; shorter runs keep the lanes' rounding error small.
 const BLOCK: usize = 1024;
@@ -24,42 +23,6 @@ const LANES: usize = 8;
 /// Elements below which a thread's share is not worth a task.
 #[cfg(feature = "rayon")]
 const GRAIN: usize = 32 * 1024;
-
-/// Float types the kernels run in natively (f16 and bf16 go through f32).
-trait NormFloat:
-    bytemuck::Pod
-    + Copy
-    + Send
-    + Sync
-    + burn_backend::Element
-    + core::ops::Add<Output = Self>
-    + core::ops::Sub<Output = Self>
-    + core::ops::Mul<Output = Self>
-{
-    const ZERO: Self;
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-}
-
-impl NormFloat for f32 {
-    const ZERO: Self = 0.0;
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-}
-
-impl NormFloat for f64 {
-    const ZERO: Self = 0.0;
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-}
 
 /// `[batch, channels, spatial…]` seen as `batch` runs of `spatial` values per channel.
 #[derive(Clone, Copy)]
@@ -126,7 +89,7 @@ fn fill_runs<T: Send>(out: &mut [T], spatial: usize, f: impl Fn(usize, &mut [T])
 
 /// `Σ f(i)` over a run, in lanes, then f64.
 #[inline(always)]
-fn lane_sum<T: NormFloat>(len: usize, f: impl Fn(usize) -> T) -> f64 {
+fn lane_sum<T: KernelFloat>(len: usize, f: impl Fn(usize) -> T) -> f64 {
     let mut total = 0.0;
     let mut start = 0;
     while start < len {
@@ -149,7 +112,7 @@ fn lane_sum<T: NormFloat>(len: usize, f: impl Fn(usize) -> T) -> f64 {
 }
 
 /// Mean and biased variance of each channel.
-fn statistics<T: NormFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
+fn statistics<T: KernelFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
     per_channel(dims.channels, |c| {
         let n = dims.count() as f64;
         let shift = dims.run(x, 0, c).first().copied().unwrap_or(T::ZERO);
@@ -167,7 +130,7 @@ fn statistics<T: NormFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
 }
 
 /// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel.
-fn affine<T: NormFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
+fn affine<T: KernelFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
     let mut out = alloc::vec![T::ZERO; x.len()];
     if dims.spatial == 0 {
         return out;
@@ -182,45 +145,8 @@ fn affine<T: NormFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: 
     out
 }
 
-fn values<T: NormFloat>(tensor: FlexTensor) -> Vec<T> {
+fn values<T: KernelFloat>(tensor: FlexTensor) -> Vec<T> {
     tensor.to_contiguous().storage::<T>().to_vec()
-}
-
-fn tensor<T: NormFloat>(data: Vec<T>, shape: Shape) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(shape),
-        T::dtype(),
-    )
-}
-
-/// Runs `f` in the tensors' own type, f16 and bf16 through f32.
-fn dispatch<R>(
-    dtype: DType,
-    tensors: Vec<FlexTensor>,
-    f32_fn: impl FnOnce(Vec<FlexTensor>) -> R,
-    f64_fn: impl FnOnce(Vec<FlexTensor>) -> R,
-    map_back: impl Fn(R, fn(FlexTensor) -> FlexTensor) -> R,
-) -> R {
-    match dtype {
-        DType::F32 => f32_fn(tensors),
-        DType::F64 => f64_fn(tensors),
-        DType::F16 => {
-            let up = tensors
-                .into_iter()
-                .map(|t| cast_to_f32::<f16>(t, f32::from))
-                .collect();
-            map_back(f32_fn(up), |t| cast_from_f32::<f16>(t, f16::from_f32))
-        }
-        DType::BF16 => {
-            let up = tensors
-                .into_iter()
-                .map(|t| cast_to_f32::<bf16>(t, f32::from))
-                .collect();
-            map_back(f32_fn(up), |t| cast_from_f32::<bf16>(t, bf16::from_f32))
-        }
-        dtype => panic!("batch norm: unsupported dtype {dtype:?}"),
-    }
 }
 
 /// `batch_norm` with given statistics (inference).
@@ -232,10 +158,12 @@ pub(crate) fn batch_norm(
     variance: FlexTensor,
     epsilon: f64,
 ) -> FlexTensor {
-    fn run<T: NormFloat>(t: Vec<FlexTensor>, epsilon: f64) -> FlexTensor {
-        let shape = t[0].layout().shape().clone();
+    fn run<T: KernelFloat>(
+        [x, gamma, beta, mean, variance]: [FlexTensor; 5],
+        epsilon: f64,
+    ) -> FlexTensor {
+        let shape = x.layout().shape().clone();
         let dims = Dims::of(&shape);
-        let [x, gamma, beta, mean, variance] = t.try_into().ok().expect("five tensors");
         let (gamma, beta) = (values::<T>(gamma), values::<T>(beta));
         let (mean, variance) = (values::<T>(mean), values::<T>(variance));
         let scale: Vec<T> = (0..dims.channels)
@@ -244,10 +172,9 @@ pub(crate) fn batch_norm(
         let x = x.to_contiguous();
         tensor(affine(x.storage::<T>(), dims, &mean, &scale, &beta), shape)
     }
-    let dtype = x.dtype();
-    dispatch(
-        dtype,
-        alloc::vec![x, gamma, beta, mean, variance],
+    in_float_type(
+        "batch_norm",
+        [x, gamma, beta, mean, variance],
         |t| run::<f32>(t, epsilon),
         |t| run::<f64>(t, epsilon),
         |r, back| back(r),
@@ -261,8 +188,7 @@ pub(crate) fn batch_norm_train(
     beta: FlexTensor,
     epsilon: f64,
 ) -> [FlexTensor; 3] {
-    fn run<T: NormFloat>(t: Vec<FlexTensor>, epsilon: f64) -> [FlexTensor; 3] {
-        let [x, gamma, beta] = t.try_into().ok().expect("three tensors");
+    fn run<T: KernelFloat>([x, gamma, beta]: [FlexTensor; 3], epsilon: f64) -> [FlexTensor; 3] {
         let x = x.to_contiguous();
         let shape = x.layout().shape().clone();
         let dims = Dims::of(&shape);
@@ -281,10 +207,9 @@ pub(crate) fn batch_norm_train(
             tensor(variance, channels),
         ]
     }
-    let dtype = x.dtype();
-    dispatch(
-        dtype,
-        alloc::vec![x, gamma, beta],
+    in_float_type(
+        "batch_norm_train",
+        [x, gamma, beta],
         |t| run::<f32>(t, epsilon),
         |t| run::<f64>(t, epsilon),
         |r, back| r.map(back),
@@ -300,8 +225,10 @@ pub(crate) fn batch_norm_train_backward(
     epsilon: f64,
     output_grad: FlexTensor,
 ) -> [FlexTensor; 3] {
-    fn run<T: NormFloat>(t: Vec<FlexTensor>, epsilon: f64) -> [FlexTensor; 3] {
-        let [x, gamma, mean, variance, grad] = t.try_into().ok().expect("five tensors");
+    fn run<T: KernelFloat>(
+        [x, gamma, mean, variance, grad]: [FlexTensor; 5],
+        epsilon: f64,
+    ) -> [FlexTensor; 3] {
         let (x, grad) = (x.to_contiguous(), grad.to_contiguous());
         let shape = x.layout().shape().clone();
         let dims = Dims::of(&shape);
@@ -350,10 +277,9 @@ pub(crate) fn batch_norm_train_backward(
             tensor(beta_grad, channels),
         ]
     }
-    let dtype = x.dtype();
-    dispatch(
-        dtype,
-        alloc::vec![x, gamma, mean, variance, output_grad],
+    in_float_type(
+        "batch_norm_train_backward",
+        [x, gamma, mean, variance, output_grad],
         |t| run::<f32>(t, epsilon),
         |t| run::<f64>(t, epsilon),
         |r, back| r.map(back),

@@ -24,31 +24,13 @@ use core::ops::Range;
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
 use burn_backend::ops::conv::calculate_conv_output_size;
-use burn_std::{Bytes, Shape, bf16, f16};
+use burn_std::Shape;
 
-use crate::ops::module::{cast_from_f32, cast_to_f32};
-use crate::{FlexTensor, Layout};
+use crate::FlexTensor;
+use crate::ops::kernel_float::{KernelFloat, in_float_type, tensor};
 
 /// Elements of one im2col tile: about 1 MiB of f32, so a tile stays in L2 while GEMM reads it.
 const TILE_ELEMENTS: usize = 256 * 1024;
-
-/// The float types gemm multiplies directly.
-trait GemmFloat:
-    bytemuck::Pod + burn_backend::Element + Copy + Send + Sync + 'static + core::ops::Add<Output = Self>
-{
-    const ZERO: Self;
-    const ONE: Self;
-}
-
-impl GemmFloat for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
-
-impl GemmFloat for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-}
 
 /// Whether the forward here beats flex's own for this convolution: not for a 1x1 stride-1
 /// convolution (flex multiplies the image directly too), nor for few input channels per group
@@ -61,28 +43,6 @@ pub(crate) fn forward_handles(
     let w = weight.layout().shape();
     let pointwise = w[2] == 1 && w[3] == 1 && options.stride == [1, 1];
     matches!(x.dtype(), DType::F32 | DType::F64) && !pointwise && w[1] >= 8
-}
-
-/// Runs `f32_fn` or `f64_fn` on the tensors, f16 and bf16 through f32.
-fn by_dtype(
-    tensors: [FlexTensor; 2],
-    f32_fn: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
-    f64_fn: impl FnOnce(FlexTensor, FlexTensor) -> FlexTensor,
-) -> FlexTensor {
-    let [a, b] = tensors;
-    match a.dtype() {
-        DType::F32 => f32_fn(a, b),
-        DType::F64 => f64_fn(a, b),
-        DType::F16 => {
-            let up = |t| cast_to_f32::<f16>(t, f32::from);
-            cast_from_f32::<f16>(f32_fn(up(a), up(b)), f16::from_f32)
-        }
-        DType::BF16 => {
-            let up = |t| cast_to_f32::<bf16>(t, f32::from);
-            cast_from_f32::<bf16>(f32_fn(up(a), up(b)), bf16::from_f32)
-        }
-        dtype => panic!("conv2d: unsupported dtype {dtype:?}"),
-    }
 }
 
 /// The convolution's geometry. `padding` is the padding before the first row and column; the
@@ -197,7 +157,7 @@ impl Geometry {
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), `m×k` by `k×n`, every operand
 /// given as (slice, row stride, column stride).
 #[allow(clippy::too_many_arguments)]
-fn gemm<T: GemmFloat>(
+fn gemm<T: KernelFloat>(
     [m, n, k]: [usize; 3],
     dst: (*mut T, usize, usize),
     accumulate: bool,
@@ -244,7 +204,7 @@ fn gemm<T: GemmFloat>(
 }
 
 /// Channels-first im2col of output rows `rows` into `col` (`[patch_len, rows · out_w]`).
-fn im2col_rows<T: GemmFloat>(geo: &Geometry, x_group: &[T], rows: Range<usize>, col: &mut [T]) {
+fn im2col_rows<T: KernelFloat>(geo: &Geometry, x_group: &[T], rows: Range<usize>, col: &mut [T]) {
     let [kh, kw] = geo.kernel;
     let sw = geo.stride[1];
     let tile = rows.len() * geo.out_w;
@@ -287,7 +247,7 @@ fn im2col_rows<T: GemmFloat>(geo: &Geometry, x_group: &[T], rows: Range<usize>, 
 /// plane, copied at once; only the output columns whose input column lies outside the image
 /// (which the run fills with the neighbouring row's pixels) and the rows outside it are zeroed.
 /// One copy per tap instead of one short copy per output row.
-fn same_pitch_rows<T: GemmFloat>(
+fn same_pitch_rows<T: KernelFloat>(
     geo: &Geometry,
     plane: &[T],
     rows: Range<usize>,
@@ -326,7 +286,7 @@ fn same_pitch_rows<T: GemmFloat>(
 
 /// The inverse of [`im2col_rows`]: adds each entry of `col` to the input pixel it was read
 /// from (`dx_group` is `[c_in per group, in_h · in_w]`).
-fn col2im_rows<T: GemmFloat>(geo: &Geometry, col: &[T], rows: Range<usize>, dx_group: &mut [T]) {
+fn col2im_rows<T: KernelFloat>(geo: &Geometry, col: &[T], rows: Range<usize>, dx_group: &mut [T]) {
     let [kh, kw] = geo.kernel;
     let sw = geo.stride[1];
     let tile = rows.len() * geo.out_w;
@@ -360,14 +320,6 @@ fn col2im_rows<T: GemmFloat>(geo: &Geometry, col: &[T], rows: Range<usize>, dx_g
             }
         }
     }
-}
-
-fn tensor<T: GemmFloat>(data: Vec<T>, shape: Shape) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(data),
-        Layout::contiguous(shape),
-        T::dtype(),
-    )
 }
 
 /// Runs `f(i, chunk)` over `data.chunks_mut(size)`, on rayon's pool when it has one.
@@ -405,7 +357,7 @@ pub(crate) fn conv2d(
     }
 }
 
-fn forward_typed<T: GemmFloat>(
+fn forward_typed<T: KernelFloat>(
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
@@ -481,14 +433,16 @@ pub(crate) fn conv2d_x_backward(
     output_grad: FlexTensor,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    by_dtype(
+    in_float_type(
+        "conv2d_x_backward",
         [weight, output_grad],
-        |w, g| x_grad_typed::<f32>(x_shape, w, g, options),
-        |w, g| x_grad_typed::<f64>(x_shape, w, g, options),
+        |[w, g]| x_grad_typed::<f32>(x_shape, w, g, options),
+        |[w, g]| x_grad_typed::<f64>(x_shape, w, g, options),
+        |grad, back| back(grad),
     )
 }
 
-fn x_grad_typed<T: GemmFloat>(
+fn x_grad_typed<T: KernelFloat>(
     x_shape: &Shape,
     weight: FlexTensor,
     output_grad: FlexTensor,
@@ -556,14 +510,16 @@ pub(crate) fn conv2d_weight_backward(
     output_grad: FlexTensor,
     options: &ConvOptions<2>,
 ) -> FlexTensor {
-    by_dtype(
+    in_float_type(
+        "conv2d_weight_backward",
         [x, output_grad],
-        |x, g| weight_grad_typed::<f32>(x, weight_shape, g, options),
-        |x, g| weight_grad_typed::<f64>(x, weight_shape, g, options),
+        |[x, g]| weight_grad_typed::<f32>(x, weight_shape, g, options),
+        |[x, g]| weight_grad_typed::<f64>(x, weight_shape, g, options),
+        |grad, back| back(grad),
     )
 }
 
-fn weight_grad_typed<T: GemmFloat>(
+fn weight_grad_typed<T: KernelFloat>(
     x: FlexTensor,
     weight_shape: &Shape,
     output_grad: FlexTensor,
@@ -611,7 +567,7 @@ struct Scratch<T> {
 
 /// Adds image `b`'s contribution to `scratch.grad` (`[c_out, patch_len]`, row-major):
 /// `dW_group += g_group [c_out per group, pixels] · colᵀ [pixels, patch_len]`.
-fn accumulate_image<T: GemmFloat>(
+fn accumulate_image<T: KernelFloat>(
     geo: &Geometry,
     x: &[T],
     g: &[T],

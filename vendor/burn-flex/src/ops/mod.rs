@@ -100,6 +100,7 @@ mod conv_common;
 pub mod conv;
 pub mod conv_transpose;
 mod conv_nchw;
+mod kernel_float;
 pub mod cumulative;
 pub mod deform_conv;
 pub mod expand;

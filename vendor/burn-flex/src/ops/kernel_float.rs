@@ -1,0 +1,85 @@
+//! What the CXR Lab kernels (`conv_nchw`, `batch_norm`) share: the float types they run in,
+//! and running a kernel in its tensors' type (CXR Lab patch).
+
+use alloc::vec::Vec;
+
+use burn_backend::DType;
+use burn_std::{Bytes, Shape, bf16, f16};
+
+use crate::ops::module::{cast_from_f32, cast_to_f32};
+use crate::{FlexTensor, Layout};
+
+/// The float types the kernels run in natively (and gemm multiplies); f16 and bf16 go through
+/// f32 ([`in_float_type`]).
+pub(crate) trait KernelFloat:
+    bytemuck::Pod
+    + burn_backend::Element
+    + Copy
+    + Send
+    + Sync
+    + 'static
+    + core::ops::Add<Output = Self>
+    + core::ops::Sub<Output = Self>
+    + core::ops::Mul<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl KernelFloat for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl KernelFloat for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+
+/// A contiguous tensor of `data`.
+pub(crate) fn tensor<T: KernelFloat>(data: Vec<T>, shape: Shape) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        T::dtype(),
+    )
+}
+
+/// Runs `f32_fn` or `f64_fn` on `tensors`, by the first one's type; f16 and bf16 are cast up
+/// to f32 and the result back down, through `map_back` (which applies the cast it is given to
+/// each tensor of the result). `what` names the op in the panic for other types.
+pub(crate) fn in_float_type<const N: usize, R>(
+    what: &str,
+    tensors: [FlexTensor; N],
+    f32_fn: impl FnOnce([FlexTensor; N]) -> R,
+    f64_fn: impl FnOnce([FlexTensor; N]) -> R,
+    map_back: impl Fn(R, fn(FlexTensor) -> FlexTensor) -> R,
+) -> R {
+    match tensors[0].dtype() {
+        DType::F32 => f32_fn(tensors),
+        DType::F64 => f64_fn(tensors),
+        DType::F16 => {
+            let up = tensors.map(|t| cast_to_f32::<f16>(t, f32::from));
+            map_back(f32_fn(up), |t| cast_from_f32::<f16>(t, f16::from_f32))
+        }
+        DType::BF16 => {
+            let up = tensors.map(|t| cast_to_f32::<bf16>(t, f32::from));
+            map_back(f32_fn(up), |t| cast_from_f32::<bf16>(t, bf16::from_f32))
+        }
+        dtype => panic!("{what}: unsupported dtype {dtype:?}"),
+    }
+}

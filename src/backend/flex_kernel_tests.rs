@@ -149,6 +149,14 @@ fn convolution_and_its_gradients_are_the_sums_they_stand_for() {
         case([4, 3, 3, 6, 5], [2, 3], [3, 2], [2, 0], [1, 2], 3),
         // Dilated "same" convolution: input and output rows of one length, read as one run.
         case([2, 8, 3, 7, 9], [3, 3], [1, 1], [2, 2], [2, 2], 1),
+        // 3x3 "same" convolutions with ≥ 8 channels on both sides, which go through Winograd
+        // F(2x2, 3x3) both ways: odd and even sizes (cut-off blocks), images of one pixel and
+        // one row, more images than threads (tasks of several images), and DenseNet's 128 → 32
+        // at a size cut into several chunks of block rows.
+        case([9, 16, 12, 5, 3], [3, 3], [1, 1], [1, 1], [1, 1], 1),
+        case([3, 8, 8, 1, 1], [3, 3], [1, 1], [1, 1], [1, 1], 1),
+        case([4, 12, 16, 2, 7], [3, 3], [1, 1], [1, 1], [1, 1], 1),
+        case([2, 128, 32, 30, 26], [3, 3], [1, 1], [1, 1], [1, 1], 1),
     ];
     // Padding that differs before and after.
     cases.push(Case {

@@ -157,7 +157,7 @@ impl Geometry {
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), `m×k` by `k×n`, every operand
 /// given as (slice, row stride, column stride).
 #[allow(clippy::too_many_arguments)]
-fn gemm<T: KernelFloat>(
+pub(crate) fn gemm<T: KernelFloat>(
     [m, n, k]: [usize; 3],
     dst: (*mut T, usize, usize),
     accumulate: bool,
@@ -323,7 +323,11 @@ fn col2im_rows<T: KernelFloat>(geo: &Geometry, col: &[T], rows: Range<usize>, dx
 }
 
 /// Runs `f(i, chunk)` over `data.chunks_mut(size)`, on rayon's pool when it has one.
-fn for_each_chunk<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+pub(crate) fn for_each_chunk<T: Send>(
+    data: &mut [T],
+    size: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;

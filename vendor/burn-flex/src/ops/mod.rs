@@ -124,3 +124,4 @@ pub mod sort;
 mod transaction;
 pub mod unary;
 pub mod unfold;
+mod winograd;

@@ -2,7 +2,9 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{batch_norm, conv, conv_nchw, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{
+    batch_norm, conv, conv_nchw, conv_transpose, deform_conv, interpolate, pool, winograd,
+};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -67,7 +69,11 @@ impl ModuleOps<Flex> for Flex {
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
-        // CXR Lab patch: channels-first im2col + GEMM (ops/conv_nchw.rs) where it is faster.
+        // CXR Lab patch: Winograd F(2x2, 3x3) for 3x3 "same" convolutions (ops/winograd.rs),
+        // channels-first im2col + GEMM (ops/conv_nchw.rs) for others where it is faster.
+        if winograd::forward_handles(&x, &weight, &options) {
+            return winograd::conv2d(x, weight, bias, &options);
+        }
         if conv_nchw::forward_handles(&x, &weight, &options) {
             return conv_nchw::conv2d(x, weight, bias, &options);
         }
@@ -89,6 +95,9 @@ impl ModuleOps<Flex> for Flex {
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
+        if winograd::x_backward_handles(&weight, &options) {
+            return winograd::conv2d_x_backward(&x.shape(), weight, output_grad);
+        }
         conv_nchw::conv2d_x_backward(&x.shape(), weight, output_grad, &options)
     }
 

@@ -378,3 +378,32 @@ fn batch_norm_gradients_match_autodiff_of_the_composed_normalisation() {
         }
     }
 }
+
+/// Concatenating DenseNet's growing features along channels, large enough to be copied on
+/// rayon's pool (`cat_outer_parallel`), against the same concatenation done by hand: every
+/// image's channels of the first tensor, then of the second, then of the third.
+#[test]
+fn large_channel_concatenation_keeps_each_image_s_channels_in_order() {
+    let device = cpu_device();
+    let (batch, plane) = (3, 32 * 32);
+    let channels = [96, 32, 7];
+    let parts: Vec<Vec<f32>> = channels
+        .iter()
+        .enumerate()
+        .map(|(n, &c)| values(batch * c * plane, 100 + n as u64))
+        .collect();
+    let tensors = parts
+        .iter()
+        .zip(channels)
+        .map(|(data, c)| tensor(data.clone(), [batch, c, 32, 32], &device))
+        .collect();
+    let got = read(Tensor::cat(tensors, 1));
+    let mut want = Vec::new();
+    for b in 0..batch {
+        for (data, c) in parts.iter().zip(channels) {
+            want.extend_from_slice(&data[b * c * plane..][..c * plane]);
+        }
+    }
+    assert!(want.len() >= 256 * 1024, "big enough for the parallel copy");
+    assert_eq!(got, want);
+}

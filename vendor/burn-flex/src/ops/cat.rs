@@ -100,6 +100,16 @@ fn cat_impl<E: Element + bytemuck::Pod>(tensors: Vec<FlexTensor>, dim: usize) ->
         // Make all tensors contiguous for simple indexing
         let contiguous: Vec<FlexTensor> = tensors.into_iter().map(|t| t.to_contiguous()).collect();
 
+        // CXR Lab patch: large concatenations (DenseNet's growing features, batch × channels)
+        // are copied on rayon's pool, one outer index per task; on the calling thread they
+        // held up the other cores.
+        #[cfg(feature = "rayon")]
+        if outer_size > 1 && total_elements >= PARALLEL_CAT_ELEMENTS {
+            cat_outer_parallel::<E>(&contiguous, dim, inner_size, &mut output, total_elements);
+            let bytes = Bytes::from_elems(output);
+            return FlexTensor::new(bytes, Layout::contiguous(out_shape), dtype);
+        }
+
         for outer in 0..outer_size {
             for t in &contiguous {
                 let data: &[E] = t.storage();
@@ -116,4 +126,43 @@ fn cat_impl<E: Element + bytemuck::Pod>(tensors: Vec<FlexTensor>, dim: usize) ->
 
     let bytes = Bytes::from_elems(output);
     FlexTensor::new(bytes, Layout::contiguous(out_shape), dtype)
+}
+
+/// Elements from which a concatenation is copied on rayon's pool (CXR Lab patch).
+#[cfg(feature = "rayon")]
+const PARALLEL_CAT_ELEMENTS: usize = 256 * 1024;
+
+/// Fills `output` (empty, with capacity `total`) with the contiguous `tensors` concatenated
+/// along `dim`: each outer index is one run of every tensor's slice in turn, copied by its own
+/// task (CXR Lab patch).
+#[cfg(feature = "rayon")]
+fn cat_outer_parallel<E: Element + bytemuck::Pod>(
+    tensors: &[FlexTensor],
+    dim: usize,
+    inner_size: usize,
+    output: &mut Vec<E>,
+    total: usize,
+) {
+    use rayon::prelude::*;
+    let runs: Vec<(&[E], usize)> = tensors
+        .iter()
+        .map(|t| {
+            let len = t.layout().shape()[dim] * inner_size;
+            (&t.storage::<E>()[t.layout().start_offset()..], len)
+        })
+        .collect();
+    let row: usize = runs.iter().map(|(_, len)| len).sum();
+    output.spare_capacity_mut()[..total]
+        .par_chunks_mut(row)
+        .enumerate()
+        .for_each(|(outer, dst)| {
+            let mut at = 0;
+            for (data, len) in &runs {
+                dst[at..at + len].write_copy_of_slice(&data[outer * len..][..*len]);
+                at += len;
+            }
+        });
+    // SAFETY: the chunks of `row` elements cover the first `total` (= outer size · row)
+    // elements of the spare capacity, and each task wrote all of its chunk.
+    unsafe { output.set_len(total) };
 }

@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use burn_std::Shape;
 
 use crate::FlexTensor;
-use crate::ops::kernel_float::{KernelFloat, in_float_type, tensor};
+use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, tensor};
 
 /// Elements per f64 partial sum; shorter runs keep the lanes' rounding error small.
 const BLOCK: usize = 1024;
@@ -67,24 +67,14 @@ fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -
     }
 }
 
-/// Fills `out` run by run (`spatial` values of one image and channel each); `f` gets the run's
-/// index `b · channels + c`.
-fn fill_runs<T: Send>(out: &mut [T], spatial: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        let min_runs = (GRAIN / spatial).max(1);
-        out.par_chunks_mut(spatial)
-            .with_min_len(min_runs)
-            .enumerate()
-            .for_each(|(i, run)| f(i, run));
-    }
-    #[cfg(not(feature = "rayon"))]
-    {
-        out.chunks_mut(spatial)
-            .enumerate()
-            .for_each(|(i, run)| f(i, run));
-    }
+/// A vector of `len` values made run by run (`spatial` values of one image and channel each);
+/// `f` gets the run's index `b · channels + c`.
+fn fill_runs<T: KernelFloat>(
+    len: usize,
+    spatial: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) -> Vec<T> {
+    filled_in_chunks(len, spatial, (GRAIN / spatial).max(1), f)
 }
 
 /// `Σ f(i)` over a run, in lanes, then f64.
@@ -131,18 +121,16 @@ fn statistics<T: KernelFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
 
 /// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel.
 fn affine<T: KernelFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
-    let mut out = alloc::vec![T::ZERO; x.len()];
     if dims.spatial == 0 {
-        return out;
+        return alloc::vec![T::ZERO; x.len()];
     }
-    fill_runs(&mut out, dims.spatial, |i, run| {
+    fill_runs(x.len(), dims.spatial, |i, run| {
         let (b, c) = (i / dims.channels, i % dims.channels);
         let (m, a, o) = (centre[c], scale[c], offset[c]);
         for (y, &v) in run.iter_mut().zip(dims.run(x, b, c)) {
             *y = (v - m) * a + o;
         }
-    });
-    out
+    })
 }
 
 fn values<T: KernelFloat>(tensor: FlexTensor) -> Vec<T> {
@@ -259,17 +247,18 @@ pub(crate) fn batch_norm_train_backward(
             gamma_grad.push(T::from_f64(sum_gx * inv_std));
             beta_grad.push(T::from_f64(sum_g));
         }
-        let mut x_grad = alloc::vec![T::ZERO; xs.len()];
-        if dims.spatial > 0 {
-            fill_runs(&mut x_grad, dims.spatial, |i, run| {
+        let x_grad = if dims.spatial == 0 {
+            alloc::vec![T::ZERO; xs.len()]
+        } else {
+            fill_runs(xs.len(), dims.spatial, |i, run| {
                 let (b, c) = (i / dims.channels, i % dims.channels);
                 let [a, bx, o, m] = coefficients[c];
                 let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
                 for ((d, &g), &v) in run.iter_mut().zip(gr).zip(xr) {
                     *d = g * a + (v - m) * bx + o;
                 }
-            });
-        }
+            })
+        };
         let channels = Shape::new([dims.channels]);
         [
             tensor(x_grad, shape),

@@ -27,7 +27,7 @@ use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::Shape;
 
 use crate::FlexTensor;
-use crate::ops::kernel_float::{KernelFloat, in_float_type, tensor};
+use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, tensor};
 
 /// Elements of one im2col tile: about 1 MiB of f32, so a tile stays in L2 while GEMM reads it.
 const TILE_ELEMENTS: usize = 256 * 1024;
@@ -382,12 +382,15 @@ fn forward_typed<T: KernelFloat>(
     let geo = Geometry::new(&xs, &ws, out, options);
     let (x_data, w_data): (&[T], &[T]) = (x.storage(), weight.storage());
     let bias = bias.map(|b| b.to_contiguous().storage::<T>().to_vec());
-    let mut y = vec![T::ZERO; geo.batch * geo.channels_out * geo.pixels_out()];
-    if geo.pixels_out() == 0 {
-        return tensor(y, Shape::new([geo.batch, geo.channels_out, out[0], out[1]]));
+    let len = geo.batch * geo.channels_out * geo.pixels_out();
+    if len == 0 {
+        return tensor(
+            Vec::<T>::new(),
+            Shape::new([geo.batch, geo.channels_out, out[0], out[1]]),
+        );
     }
     // One task per image: its output channels are one contiguous block.
-    for_each_chunk(&mut y, geo.channels_out * geo.pixels_out(), |b, y_b| {
+    let y = filled_in_chunks(len, geo.channels_out * geo.pixels_out(), 1, |b, y_b| {
         let mut col = Vec::new();
         for group in 0..geo.groups {
             let x_group = geo.slice(
@@ -456,12 +459,13 @@ fn x_grad_typed<T: KernelFloat>(
     let (ws, gs) = (weight.layout().shape(), output_grad.layout().shape());
     let geo = Geometry::new(x_shape, ws, [gs[2], gs[3]], options);
     let (w_data, g_data): (&[T], &[T]) = (weight.storage(), output_grad.storage());
-    let mut dx = vec![T::ZERO; geo.batch * geo.channels_in * geo.pixels_in()];
-    if dx.is_empty() {
-        return tensor(dx, x_shape.clone());
+    let len = geo.batch * geo.channels_in * geo.pixels_in();
+    if len == 0 {
+        return tensor(Vec::<T>::new(), x_shape.clone());
     }
     let patch = geo.patch_len();
-    for_each_chunk(&mut dx, geo.channels_in * geo.pixels_in(), |b, dx_b| {
+    // col2im adds into each image's chunk, which starts zeroed.
+    let dx = filled_in_chunks(len, geo.channels_in * geo.pixels_in(), 1, |b, dx_b| {
         let mut col = Vec::new();
         for group in 0..geo.groups {
             let g_group = geo.slice(

@@ -2,6 +2,7 @@
 //! and running a kernel in its tensors' type (CXR Lab patch).
 
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 use burn_backend::DType;
 use burn_std::{Bytes, Shape, bf16, f16};
@@ -82,4 +83,47 @@ pub(crate) fn in_float_type<const N: usize, R>(
         }
         dtype => panic!("{what}: unsupported dtype {dtype:?}"),
     }
+}
+
+/// A vector of `len` values made by `f(i, chunk)` on its consecutive chunks of `size` (the last
+/// may be shorter), on rayon's pool when it has one, with at least `grain` chunks per task.
+/// Each chunk is zeroed by the task that fills it rather than all at once on the calling
+/// thread beforehand (`vec![0; len]`), where the pool's threads would wait for it; and it is
+/// still in cache when `f` writes it.
+pub(crate) fn filled_in_chunks<T: KernelFloat>(
+    len: usize,
+    size: usize,
+    grain: usize,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) -> Vec<T> {
+    let mut data: Vec<T> = Vec::with_capacity(len);
+    if len == 0 {
+        return data;
+    }
+    let zero_then_fill = |(i, chunk): (usize, &mut [MaybeUninit<T>])| {
+        chunk.fill(MaybeUninit::new(T::ZERO));
+        // SAFETY: every element of the chunk was just initialised.
+        f(i, unsafe { chunk.assume_init_mut() })
+    };
+    let spare = &mut data.spare_capacity_mut()[..len];
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        spare
+            .par_chunks_mut(size.max(1))
+            .with_min_len(grain.max(1))
+            .enumerate()
+            .for_each(zero_then_fill);
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let _ = grain;
+        spare
+            .chunks_mut(size.max(1))
+            .enumerate()
+            .for_each(zero_then_fill);
+    }
+    // SAFETY: the chunks cover the first `len` elements, and each was initialised above.
+    unsafe { data.set_len(len) };
+    data
 }

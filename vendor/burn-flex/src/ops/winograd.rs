@@ -32,7 +32,7 @@ use burn_std::Shape;
 
 use crate::FlexTensor;
 use crate::ops::conv_nchw::{for_each_chunk, gemm};
-use crate::ops::kernel_float::{KernelFloat, in_float_type, tensor};
+use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, tensor};
 
 /// Positions of a transformed 4x4 tile, one GEMM each.
 const POSITIONS: usize = 16;
@@ -232,9 +232,9 @@ struct Scratch<T> {
 /// `y[b, o] = Σ_c w[o, c] ⋆ x[b, c]`, zero-padded by 1, through the transformed kernels `u`.
 fn convolve<T: KernelFloat>(x: &[T], u: &[T], dims: Dims) -> Vec<T> {
     let plane = dims.pixels();
-    let mut y = vec![T::ZERO; dims.batch * dims.channels_out * plane];
-    if y.is_empty() {
-        return y;
+    let len = dims.batch * dims.channels_out * plane;
+    if len == 0 {
+        return Vec::new();
     }
     let per_tile = POSITIONS * (dims.channels_in + dims.channels_out);
     let chunk_tiles = (CHUNK_ELEMENTS / per_tile).max(1);
@@ -243,9 +243,10 @@ fn convolve<T: KernelFloat>(x: &[T], u: &[T], dims: Dims) -> Vec<T> {
     // small, so the GEMMs are wide, but never fewer tasks than threads.
     let images = (chunk_tiles / tiles_per_image).clamp(1, dims.batch.div_ceil(threads()));
     let rows_per_chunk = (chunk_tiles / dims.tiles_across()).max(1);
-    for_each_chunk(
-        &mut y,
+    filled_in_chunks(
+        len,
         images * dims.channels_out * plane,
+        1,
         |task, y_task| {
             let first = task * images;
             let count = y_task.len() / (dims.channels_out * plane);
@@ -264,8 +265,7 @@ fn convolve<T: KernelFloat>(x: &[T], u: &[T], dims: Dims) -> Vec<T> {
                 transform_output(dims, chunk, &mut scratch, y_task);
             }
         },
-    );
-    y
+    )
 }
 
 fn threads() -> usize {

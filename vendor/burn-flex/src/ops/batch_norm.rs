@@ -21,7 +21,6 @@ const BLOCK: usize = 1024;
 /// Accumulators per sum, so that the loop vectorises without reassociating floats.
 const LANES: usize = 8;
 /// Elements below which a thread's share is not worth a task.
-#[cfg(feature = "rayon")]
 const GRAIN: usize = 32 * 1024;
 
 /// `[batch, channels, spatial…]` seen as `batch` runs of `spatial` values per channel.

@@ -292,9 +292,10 @@ fn zip_map<T: KernelFloat>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> 
 /// `scratch.v` as `[ξ][c_in][tile]`.
 ///
 /// Per input channel and tile row, in passes over contiguous runs: the four input rows it
-/// reads, zero-padded to `2 · tiles_across + 2` columns and split into even and odd columns
-/// (tile `t` reads padded columns `2t … 2t + 3`: even `t`, odd `t`, even `t + 1`, odd `t + 1`);
-/// `Bᵀ` down the columns; `B` along each result, each output position one run of tiles.
+/// reads, zero-padded to `2 · tiles_across + 2` columns, split into even and odd columns as
+/// they are read (tile `t` reads padded columns `2t … 2t + 3`: even `t`, odd `t`, even `t + 1`,
+/// odd `t + 1`); `Bᵀ` down the columns; `B` along each result, each output position one run
+/// of tiles.
 fn transform_input<T: KernelFloat>(
     x: &[T],
     dims: Dims,
@@ -303,14 +304,12 @@ fn transform_input<T: KernelFloat>(
 ) {
     let (down, across, width) = (dims.tiles_down(), dims.tiles_across(), dims.width);
     let tiles = rows.len() * across;
-    let padded = 2 * across + 2;
     let half = across + 1;
     scratch
         .v
         .resize(POSITIONS * dims.channels_in * tiles, T::ZERO);
-    scratch.lines.resize(padded + 16 * half, T::ZERO);
-    let (line, split) = scratch.lines.split_at_mut(padded);
-    let (inputs, combined) = split.split_at_mut(8 * half);
+    scratch.lines.resize(16 * half, T::ZERO);
+    let (inputs, combined) = scratch.lines.split_at_mut(8 * half);
     for c in 0..dims.channels_in {
         for (r, row) in rows.clone().enumerate() {
             let (image, ty) = (row / down, row % down);
@@ -328,12 +327,24 @@ fn transform_input<T: KernelFloat>(
                     o.fill(T::ZERO);
                     continue;
                 }
-                line.fill(T::ZERO);
-                line[1..=width].copy_from_slice(&channel[iy as usize * width..][..width]);
-                for ((pair, e), o) in line.chunks_exact(2).zip(e.iter_mut()).zip(o.iter_mut()) {
+                // Padded column 2k is input column 2k − 1, padded column 2k + 1 is 2k.
+                let src = &channel[iy as usize * width..][..width];
+                e[0] = T::ZERO;
+                o[0] = src[0];
+                let pairs = src[1..].chunks_exact(2);
+                let rest = pairs.remainder();
+                let mut k = 1 + pairs.len();
+                for ((pair, e), o) in pairs.zip(&mut e[1..]).zip(&mut o[1..]) {
                     *e = pair[0];
                     *o = pair[1];
                 }
+                if let [last] = rest {
+                    e[k] = *last;
+                    o[k] = T::ZERO;
+                    k += 1;
+                }
+                e[k..].fill(T::ZERO);
+                o[k..].fill(T::ZERO);
             }
             // Bᵀ down the columns: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3, for each parity.
             let (even_out, odd_out) = combined.split_at_mut(4 * half);

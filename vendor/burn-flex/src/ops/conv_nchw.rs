@@ -322,27 +322,6 @@ fn col2im_rows<T: KernelFloat>(geo: &Geometry, col: &[T], rows: Range<usize>, dx
     }
 }
 
-/// Runs `f(i, chunk)` over `data.chunks_mut(size)`, on rayon's pool when it has one.
-pub(crate) fn for_each_chunk<T: Send>(
-    data: &mut [T],
-    size: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
-) {
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        data.par_chunks_mut(size)
-            .enumerate()
-            .for_each(|(i, chunk)| f(i, chunk));
-    }
-    #[cfg(not(feature = "rayon"))]
-    {
-        data.chunks_mut(size)
-            .enumerate()
-            .for_each(|(i, chunk)| f(i, chunk));
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Forward
 // ---------------------------------------------------------------------------------------------

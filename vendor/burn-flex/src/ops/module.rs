@@ -72,7 +72,7 @@ impl ModuleOps<Flex> for Flex {
         // CXR Lab patch: Winograd F(2x2, 3x3) for 3x3 "same" convolutions (ops/winograd.rs),
         // channels-first im2col + GEMM (ops/conv_nchw.rs) for others where it is faster.
         if winograd::forward_handles(&x, &weight, &options) {
-            return winograd::conv2d(x, weight, bias, &options);
+            return winograd::conv2d(x, weight, bias);
         }
         if conv_nchw::forward_handles(&x, &weight, &options) {
             return conv_nchw::conv2d(x, weight, bias, &options);

@@ -22,7 +22,6 @@
 //! channels swapped. Tiles are taken in rows of 2x2 blocks, several images' rows together when
 //! images are small, so that the GEMMs stay wide in the late dense blocks (4x4 pixels at 128²).
 
-use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
@@ -31,7 +30,7 @@ use burn_backend::ops::ConvOptions;
 use burn_std::Shape;
 
 use crate::FlexTensor;
-use crate::ops::conv_nchw::{for_each_chunk, gemm};
+use crate::ops::conv_nchw::gemm;
 use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, tensor};
 
 /// Positions of a transformed 4x4 tile, one GEMM each.
@@ -104,12 +103,7 @@ impl Dims {
 // ---------------------------------------------------------------------------------------------
 
 /// `conv2d` for a convolution [`forward_handles`] accepts.
-pub(crate) fn conv2d(
-    x: FlexTensor,
-    weight: FlexTensor,
-    bias: Option<FlexTensor>,
-    _options: &ConvOptions<2>,
-) -> FlexTensor {
+pub(crate) fn conv2d(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>) -> FlexTensor {
     match x.dtype() {
         DType::F32 => forward_typed::<f32>(x, weight, bias),
         DType::F64 => forward_typed::<f64>(x, weight, bias),
@@ -202,23 +196,23 @@ fn transform_kernels<T: KernelFloat>(
     let half = T::from_f64(0.5);
     // G applied to a column (or row) of three taps.
     let g = |a: T, b: T, c: T| [a, (a + b + c) * half, (a - b + c) * half, c];
-    let mut u = vec![T::ZERO; outputs * POSITIONS * inputs];
-    if u.is_empty() {
-        return u;
-    }
-    for_each_chunk(&mut u, POSITIONS * inputs, |o, u_o| {
-        for c in 0..inputs {
-            let w = kernel(o, c);
-            let columns: [[T; 4]; 3] = core::array::from_fn(|j| g(w[j], w[3 + j], w[6 + j]));
-            for i in 0..4 {
-                let row = g(columns[0][i], columns[1][i], columns[2][i]);
-                for (j, &value) in row.iter().enumerate() {
-                    u_o[(i * 4 + j) * inputs + c] = value;
+    filled_in_chunks(
+        outputs * POSITIONS * inputs,
+        POSITIONS * inputs,
+        1,
+        |o, u_o| {
+            for c in 0..inputs {
+                let w = kernel(o, c);
+                let columns: [[T; 4]; 3] = core::array::from_fn(|j| g(w[j], w[3 + j], w[6 + j]));
+                for i in 0..4 {
+                    let row = g(columns[0][i], columns[1][i], columns[2][i]);
+                    for (j, &value) in row.iter().enumerate() {
+                        u_o[(i * 4 + j) * inputs + c] = value;
+                    }
                 }
             }
-        }
-    });
-    u
+        },
+    )
 }
 
 /// Per-thread buffers: the transformed input and the products of one chunk, and the rows the

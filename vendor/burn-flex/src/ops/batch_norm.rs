@@ -73,7 +73,7 @@ fn fill_runs<T: KernelFloat>(
     spatial: usize,
     f: impl Fn(usize, &mut [T]) + Sync + Send,
 ) -> Vec<T> {
-    filled_in_chunks(len, spatial, (GRAIN / spatial).max(1), f)
+    filled_in_chunks(len, spatial, (GRAIN / spatial.max(1)).max(1), f)
 }
 
 /// `Σ f(i)` over a run, in lanes, then f64.
@@ -120,9 +120,6 @@ fn statistics<T: KernelFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
 
 /// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel.
 fn affine<T: KernelFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
-    if dims.spatial == 0 {
-        return alloc::vec![T::ZERO; x.len()];
-    }
     fill_runs(x.len(), dims.spatial, |i, run| {
         let (b, c) = (i / dims.channels, i % dims.channels);
         let (m, a, o) = (centre[c], scale[c], offset[c]);
@@ -246,18 +243,14 @@ pub(crate) fn batch_norm_train_backward(
             gamma_grad.push(T::from_f64(sum_gx * inv_std));
             beta_grad.push(T::from_f64(sum_g));
         }
-        let x_grad = if dims.spatial == 0 {
-            alloc::vec![T::ZERO; xs.len()]
-        } else {
-            fill_runs(xs.len(), dims.spatial, |i, run| {
-                let (b, c) = (i / dims.channels, i % dims.channels);
-                let [a, bx, o, m] = coefficients[c];
-                let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
-                for ((d, &g), &v) in run.iter_mut().zip(gr).zip(xr) {
-                    *d = g * a + (v - m) * bx + o;
-                }
-            })
-        };
+        let x_grad = fill_runs(xs.len(), dims.spatial, |i, run| {
+            let (b, c) = (i / dims.channels, i % dims.channels);
+            let [a, bx, o, m] = coefficients[c];
+            let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
+            for ((d, &g), &v) in run.iter_mut().zip(gr).zip(xr) {
+                *d = g * a + (v - m) * bx + o;
+            }
+        });
         let channels = Shape::new([dims.channels]);
         [
             tensor(x_grad, shape),

@@ -362,12 +362,6 @@ fn forward_typed<T: KernelFloat>(
     let (x_data, w_data): (&[T], &[T]) = (x.storage(), weight.storage());
     let bias = bias.map(|b| b.to_contiguous().storage::<T>().to_vec());
     let len = geo.batch * geo.channels_out * geo.pixels_out();
-    if len == 0 {
-        return tensor(
-            Vec::<T>::new(),
-            Shape::new([geo.batch, geo.channels_out, out[0], out[1]]),
-        );
-    }
     // One task per image: its output channels are one contiguous block.
     let y = filled_in_chunks(len, geo.channels_out * geo.pixels_out(), 1, |b, y_b| {
         let mut col = Vec::new();
@@ -439,9 +433,6 @@ fn x_grad_typed<T: KernelFloat>(
     let geo = Geometry::new(x_shape, ws, [gs[2], gs[3]], options);
     let (w_data, g_data): (&[T], &[T]) = (weight.storage(), output_grad.storage());
     let len = geo.batch * geo.channels_in * geo.pixels_in();
-    if len == 0 {
-        return tensor(Vec::<T>::new(), x_shape.clone());
-    }
     let patch = geo.patch_len();
     // col2im adds into each image's chunk, which starts zeroed.
     let dx = filled_in_chunks(len, geo.channels_in * geo.pixels_in(), 1, |b, dx_b| {

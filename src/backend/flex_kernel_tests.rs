@@ -407,3 +407,188 @@ fn large_channel_concatenation_keeps_each_image_s_channels_in_order() {
     assert!(want.len() >= 256 * 1024, "big enough for the parallel copy");
     assert_eq!(got, want);
 }
+
+/// A pooling's shape: `[batch, channels, h, w]`, kernel, stride, padding, dilation, ceil mode.
+#[derive(Clone, Copy)]
+struct PoolCase {
+    dims: [usize; 4],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    ceil_mode: bool,
+}
+
+impl PoolCase {
+    /// Output size along axis `a`: PyTorch's rule, where in ceil mode a last window that
+    /// would start in the end padding is dropped.
+    fn output_len(&self, a: usize) -> usize {
+        let (input, k, s, p, d) = (
+            self.dims[2 + a],
+            self.kernel[a],
+            self.stride[a],
+            self.padding[a],
+            self.dilation[a],
+        );
+        let span = input + 2 * p - d * (k - 1) - 1;
+        if !self.ceil_mode {
+            return span / s + 1;
+        }
+        let out = span.div_ceil(s) + 1;
+        if (out - 1) * s >= input + p { out - 1 } else { out }
+    }
+
+    /// Input positions along axis `a` of output `o`'s taps, in order; `None` for taps in the
+    /// padding (before the input or after it).
+    fn taps(&self, a: usize, o: usize) -> Vec<Option<usize>> {
+        (0..self.kernel[a])
+            .map(|k| {
+                let at = (o * self.stride[a] + k * self.dilation[a]) as isize
+                    - self.padding[a] as isize;
+                (at >= 0 && (at as usize) < self.dims[2 + a]).then_some(at as usize)
+            })
+            .collect()
+    }
+
+    fn planes(&self) -> usize {
+        self.dims[0] * self.dims[1]
+    }
+}
+
+/// Max pooling by its definition: over the window's taps inside the input, in order, the
+/// first tap, any larger value and any NaN take the place (so NaN wins and the last NaN's
+/// position is kept, as in PyTorch). Returns values and positions in the input plane.
+fn max_pool_by_definition(x: &[f32], case: &PoolCase) -> (Vec<f32>, Vec<i64>) {
+    let [h, w] = [case.dims[2], case.dims[3]];
+    let (mut values, mut indices) = (Vec::new(), Vec::new());
+    for plane in x.chunks(h * w).take(case.planes()) {
+        for oh in 0..case.output_len(0) {
+            for ow in 0..case.output_len(1) {
+                let (mut best, mut at) = (f32::NEG_INFINITY, -1i64);
+                for ih in case.taps(0, oh).into_iter().flatten() {
+                    for iw in case.taps(1, ow).into_iter().flatten() {
+                        let v = plane[ih * w + iw];
+                        if at < 0 || v > best || v.is_nan() {
+                            (best, at) = (v, (ih * w + iw) as i64);
+                        }
+                    }
+                }
+                values.push(best);
+                indices.push(at);
+            }
+        }
+    }
+    (values, indices)
+}
+
+/// Average pooling by its definition, in f64: the sum over the taps inside the input, divided
+/// by the taps inside the padded input (`count_include_pad`) or by those inside the input.
+fn avg_pool_by_definition(x: &[f32], case: &PoolCase, count_include_pad: bool) -> Vec<f64> {
+    let [h, w] = [case.dims[2], case.dims[3]];
+    // Taps of output `o` along axis `a` that fall inside the padded input.
+    let in_padded = |a: usize, o: usize| {
+        (0..case.kernel[a])
+            .filter(|k| o * case.stride[a] + k < case.dims[2 + a] + 2 * case.padding[a])
+            .count()
+    };
+    let mut out = Vec::new();
+    for plane in x.chunks(h * w).take(case.planes()) {
+        for oh in 0..case.output_len(0) {
+            for ow in 0..case.output_len(1) {
+                let (rows, columns) = (case.taps(0, oh), case.taps(1, ow));
+                let mut sum = 0.0;
+                for ih in rows.iter().flatten() {
+                    for iw in columns.iter().flatten() {
+                        sum += plane[ih * w + iw] as f64;
+                    }
+                }
+                let divisor = if count_include_pad {
+                    in_padded(0, oh) * in_padded(1, ow)
+                } else {
+                    rows.iter().flatten().count() * columns.iter().flatten().count()
+                };
+                out.push(sum / divisor.max(1) as f64);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn pooling_matches_its_definition_with_ties_nans_padding_and_ceil_mode() {
+    use burn::tensor::module::{avg_pool2d, max_pool2d, max_pool2d_with_indices};
+    use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
+
+    let device = cpu_device();
+    let case = |dims, kernel, stride, padding, dilation, ceil_mode| PoolCase {
+        dims,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+    };
+    let cases = [
+        // DenseNet's stem max pool (3x3/2, padding 1), on odd and even sizes.
+        case([2, 3, 13, 12], [3, 3], [2, 2], [1, 1], [1, 1], false),
+        // DenseNet's transition average pool (2x2/2), odd sizes drop the last row/column.
+        case([2, 4, 9, 7], [2, 2], [2, 2], [0, 0], [1, 1], false),
+        // Uneven kernel, stride and padding, dilation, ceil mode; many small planes (several
+        // to a task).
+        case([3, 70, 10, 7], [3, 2], [2, 3], [1, 1], [2, 1], true),
+        // Large planes, more than one task's worth each.
+        case([1, 2, 190, 150], [3, 3], [2, 2], [1, 1], [1, 1], true),
+    ];
+    for (n, case) in cases.iter().enumerate() {
+        let len = case.dims.iter().product();
+        // Values on a grid of quarters, so that windows hold ties, and a few NaNs.
+        let mut x: Vec<f32> = values(len, 300 + n as u64)
+            .into_iter()
+            .map(|v| (v * 4.0).round() / 4.0)
+            .collect();
+        for i in (5..len).step_by(97) {
+            x[i] = f32::NAN;
+        }
+        let options = MaxPoolOptions::new(case.kernel)
+            .with_stride(case.stride)
+            .with_padding(case.padding)
+            .with_dilation(case.dilation)
+            .with_ceil_mode(case.ceil_mode);
+
+        let (want, want_indices) = max_pool_by_definition(&x, case);
+        let same = |got: &[f32]| {
+            got.len() == want.len()
+                && got
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| g == w || (g.is_nan() && w.is_nan()))
+        };
+        let (values, indices) = max_pool2d_with_indices(tensor(x.clone(), case.dims, &device), options.clone());
+        let indices = indices.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        assert!(same(&read(values)), "case {n}: max pool with indices");
+        assert_eq!(indices, want_indices, "case {n}: max pool indices");
+        assert!(same(&read(max_pool2d(tensor(x.clone(), case.dims, &device), options))), "case {n}: max pool");
+        assert!(want.iter().any(|v| v.is_nan()), "case {n}: NaN reaches the output");
+
+        // Average pooling (which has no dilation), on the values without NaNs.
+        let case = &PoolCase {
+            dilation: [1, 1],
+            ..*case
+        };
+        x.iter_mut().filter(|v| v.is_nan()).for_each(|v| *v = 0.5);
+        for count_include_pad in [true, false] {
+            let options = AvgPoolOptions::new(case.kernel)
+                .with_stride(case.stride)
+                .with_padding(case.padding)
+                .with_count_include_pad(count_include_pad)
+                .with_ceil_mode(case.ceil_mode);
+            let got = read(avg_pool2d(tensor(x.clone(), case.dims, &device), options));
+            let want = avg_pool_by_definition(&x, case, count_include_pad);
+            let error = relative_error(&got, &want);
+            assert!(
+                error < 1e-6,
+                "case {n}: avg pool (count_include_pad {count_include_pad}) off by {error}"
+            );
+        }
+    }
+}

@@ -32,17 +32,20 @@ use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, ten
 /// Elements of one im2col tile: about 1 MiB of f32, so a tile stays in L2 while GEMM reads it.
 const TILE_ELEMENTS: usize = 256 * 1024;
 
-/// Whether the forward here beats flex's own for this convolution: not for a 1x1 stride-1
-/// convolution (flex multiplies the image directly too), nor for few input channels per group
-/// (flex's depthwise and small-channel kernels), nor for half precision (flex has f16 GEMMs).
+/// Whether the forward here beats flex's own for this convolution: f32 or f64 (flex has f16
+/// GEMMs), and not few input channels per group (flex's depthwise and small-channel kernels)
+/// unless the kernel is wide, as a stem's 7x7 on a grey image, whose im2col rows are long.
+/// 1x1 stride-1 convolutions multiply the image itself, as flex does, but one image per task
+/// with no nested parallel GEMM, into an output zeroed by its tasks rather than on the
+/// calling thread first.
 pub(crate) fn forward_handles(
     x: &FlexTensor,
     weight: &FlexTensor,
     options: &ConvOptions<2>,
 ) -> bool {
     let w = weight.layout().shape();
-    let pointwise = w[2] == 1 && w[3] == 1 && options.stride == [1, 1];
-    matches!(x.dtype(), DType::F32 | DType::F64) && !pointwise && w[1] >= 8
+    let wide_kernel = options.groups == 1 && w[2] * w[3] >= 9;
+    matches!(x.dtype(), DType::F32 | DType::F64) && (w[1] >= 8 || wide_kernel)
 }
 
 /// The convolution's geometry. `padding` is the padding before the first row and column; the
@@ -378,6 +381,16 @@ fn forward_typed<T: KernelFloat>(
                 [..geo.out_per_group() * geo.patch_len()];
             let y_group = &mut y_b[group * geo.out_per_group() * geo.pixels_out()..]
                 [..geo.out_per_group() * geo.pixels_out()];
+            if geo.is_pointwise() {
+                gemm(
+                    [geo.out_per_group(), geo.pixels_out(), geo.patch_len()],
+                    (y_group.as_mut_ptr(), geo.pixels_out(), 1),
+                    false,
+                    (w_group, geo.patch_len(), 1),
+                    (x_group, geo.pixels_in(), 1),
+                );
+                continue;
+            }
             for rows in geo.tiles() {
                 let tile = rows.len() * geo.out_w;
                 col.resize(geo.patch_len() * tile, T::ZERO);

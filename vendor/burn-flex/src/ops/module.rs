@@ -3,7 +3,7 @@
 //! These operations power neural network modules like convolutions and pooling.
 
 use crate::ops::{
-    batch_norm, conv, conv_nchw, conv_transpose, deform_conv, interpolate, pool, winograd,
+    batch_norm, conv, conv_nchw, conv_transpose, deform_conv, interpolate, pool, pool2d, winograd,
 };
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
@@ -385,6 +385,16 @@ impl ModuleOps<Flex> for Flex {
         count_include_pad: bool,
         ceil_mode: bool,
     ) -> FloatTensor<Flex> {
+        if pool2d::handles(&x) {
+            return pool2d::avg_pool2d(
+                x,
+                kernel_size,
+                stride,
+                padding,
+                count_include_pad,
+                ceil_mode,
+            );
+        }
         match x.dtype() {
             DType::F32 => pool::avg_pool2d_f32(
                 x,
@@ -528,6 +538,11 @@ impl ModuleOps<Flex> for Flex {
         dilation: [usize; 2],
         ceil_mode: bool,
     ) -> FloatTensor<Flex> {
+        if pool2d::handles(&x) {
+            let (output, _) =
+                pool2d::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, false);
+            return output;
+        }
         match x.dtype() {
             DType::F32 => {
                 pool::max_pool2d_f32(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -555,6 +570,11 @@ impl ModuleOps<Flex> for Flex {
         indices_dtype: IntDType,
     ) -> MaxPool2dWithIndices<Flex> {
         let (output, mut indices) = match x.dtype() {
+            _ if pool2d::handles(&x) => {
+                let (output, indices) =
+                    pool2d::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode, true);
+                (output, indices.expect("indices were asked for"))
+            }
             DType::F32 => pool::max_pool2d_with_indices_f32(
                 x,
                 kernel_size,

@@ -133,7 +133,7 @@ macro_rules! adaptive_avg_pool3d_backward_typed {
 // ============================================================================
 
 /// Calculate pooling output size for a single dimension.
-fn pool_output_size(
+pub(crate) fn pool_output_size(
     input: usize,
     kernel: usize,
     padding: usize,
@@ -201,7 +201,7 @@ pub fn max_pool3d_with_indices_bf16(
 }
 
 #[inline]
-fn valid_range_maxpool(
+pub(crate) fn valid_range_maxpool(
     out: usize,
     kernel: usize,
     stride: usize,
@@ -635,7 +635,13 @@ pub fn avg_pool3d_bf16(
     convert_f32_to_bf16(&result_f32)
 }
 #[inline(always)]
-fn padded_len_avgpool(out: usize, kernel: usize, stride: usize, pad: usize, input: usize) -> usize {
+pub(crate) fn padded_len_avgpool(
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    input: usize,
+) -> usize {
     let out = out as isize;
     let kernel = kernel as isize;
     let stride = stride as isize;
@@ -649,7 +655,7 @@ fn padded_len_avgpool(out: usize, kernel: usize, stride: usize, pad: usize, inpu
 }
 
 #[inline(always)]
-fn valid_range_avgpool(
+pub(crate) fn valid_range_avgpool(
     out: usize,
     kernel: usize,
     stride: usize,

@@ -232,10 +232,11 @@ fn convolve<T: KernelFloat>(x: &[T], u: &[T], dims: Dims) -> Vec<T> {
     }
     let per_tile = POSITIONS * (dims.channels_in + dims.channels_out);
     let chunk_tiles = (CHUNK_ELEMENTS / per_tile).max(1);
-    let tiles_per_image = dims.tiles_down() * dims.tiles_across();
-    // Whole images per task (tasks write disjoint slices of `y`): several when images are
-    // small, so the GEMMs are wide, but never fewer tasks than threads.
-    let images = (chunk_tiles / tiles_per_image).clamp(1, dims.batch.div_ceil(threads()));
+    // Whole images per task (tasks write disjoint slices of `y`), as many as spreads them
+    // evenly over the threads: a task's chunks of tile rows run on through its images (several
+    // images' rows in one chunk when they are small, so the GEMMs are wide), and its scratch
+    // buffers are allocated, and zeroed, once per task rather than once per image.
+    let images = dims.batch.div_ceil(threads()).max(1);
     let rows_per_chunk = (chunk_tiles / dims.tiles_across()).max(1);
     filled_in_chunks(
         len,

@@ -435,7 +435,11 @@ impl PoolCase {
             return span / s + 1;
         }
         let out = span.div_ceil(s) + 1;
-        if (out - 1) * s >= input + p { out - 1 } else { out }
+        if (out - 1) * s >= input + p {
+            out - 1
+        } else {
+            out
+        }
     }
 
     /// Input positions along axis `a` of output `o`'s taps, in order; `None` for taps in the
@@ -443,8 +447,8 @@ impl PoolCase {
     fn taps(&self, a: usize, o: usize) -> Vec<Option<usize>> {
         (0..self.kernel[a])
             .map(|k| {
-                let at = (o * self.stride[a] + k * self.dilation[a]) as isize
-                    - self.padding[a] as isize;
+                let at =
+                    (o * self.stride[a] + k * self.dilation[a]) as isize - self.padding[a] as isize;
                 (at >= 0 && (at as usize) < self.dims[2 + a]).then_some(at as usize)
             })
             .collect()
@@ -563,12 +567,26 @@ fn pooling_matches_its_definition_with_ties_nans_padding_and_ceil_mode() {
                     .zip(&want)
                     .all(|(g, w)| g == w || (g.is_nan() && w.is_nan()))
         };
-        let (values, indices) = max_pool2d_with_indices(tensor(x.clone(), case.dims, &device), options.clone());
-        let indices = indices.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let (values, indices) =
+            max_pool2d_with_indices(tensor(x.clone(), case.dims, &device), options.clone());
+        let indices = indices
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         assert!(same(&read(values)), "case {n}: max pool with indices");
         assert_eq!(indices, want_indices, "case {n}: max pool indices");
-        assert!(same(&read(max_pool2d(tensor(x.clone(), case.dims, &device), options))), "case {n}: max pool");
-        assert!(want.iter().any(|v| v.is_nan()), "case {n}: NaN reaches the output");
+        assert!(
+            same(&read(max_pool2d(
+                tensor(x.clone(), case.dims, &device),
+                options
+            ))),
+            "case {n}: max pool"
+        );
+        assert!(
+            want.iter().any(|v| v.is_nan()),
+            "case {n}: NaN reaches the output"
+        );
 
         // Average pooling (which has no dilation), on the values without NaNs.
         let case = &PoolCase {

@@ -69,6 +69,11 @@ impl Planes {
         self.rows.output_len() * self.columns.output_len()
     }
 
+    /// Input plane `p` of `x`.
+    fn input<'a, T>(&self, x: &'a [T], p: usize) -> &'a [T] {
+        &x[p * self.in_plane()..][..self.in_plane()]
+    }
+
     fn output_shape(&self, x: &Shape) -> Shape {
         Shape::new([
             x[0],
@@ -171,13 +176,13 @@ fn max_typed<T: KernelFloat + PartialOrd>(
     with_indices: bool,
     shape: &Shape,
 ) -> (FlexTensor, Option<Vec<i64>>) {
-    let (in_plane, out_plane) = (geometry.in_plane(), geometry.out_plane());
+    let out_plane = geometry.out_plane();
     let len = geometry.count * out_plane;
     let per_task = planes_per_task(out_plane);
     if !with_indices {
         let values = filled_in_chunks(len, out_plane * per_task, 1, |task, out| {
             for (p, out) in out.chunks_mut(out_plane.max(1)).enumerate() {
-                let plane = &x[(task * per_task + p) * in_plane..][..in_plane];
+                let plane = geometry.input(x, task * per_task + p);
                 max_plane(plane, geometry, out, None);
             }
         });
@@ -188,7 +193,7 @@ fn max_typed<T: KernelFloat + PartialOrd>(
     let task = |(task, (out, idx)): (usize, (&mut [T], &mut [i64]))| {
         let chunks = out.chunks_mut(out_plane.max(1));
         for (p, (out, idx)) in chunks.zip(idx.chunks_mut(out_plane.max(1))).enumerate() {
-            let plane = &x[(task * per_task + p) * in_plane..][..in_plane];
+            let plane = geometry.input(x, task * per_task + p);
             max_plane(plane, geometry, out, Some(idx));
         }
     };
@@ -325,7 +330,7 @@ fn avg_typed<T: KernelFloat + core::ops::Div<Output = T>>(
     (row_div, column_div): (&[usize], &[usize]),
     shape: Shape,
 ) -> FlexTensor {
-    let (in_plane, out_plane) = (geometry.in_plane(), geometry.out_plane());
+    let out_plane = geometry.out_plane();
     let (rows, columns) = (&geometry.rows, &geometry.columns);
     let (width, out_width) = (columns.input, columns.output_len());
     let per_task = planes_per_task(out_plane);
@@ -335,7 +340,7 @@ fn avg_typed<T: KernelFloat + core::ops::Div<Output = T>>(
         1,
         |task, out| {
             for (p, out) in out.chunks_mut(out_plane.max(1)).enumerate() {
-                let plane = &x[(task * per_task + p) * in_plane..][..in_plane];
+                let plane = geometry.input(x, task * per_task + p);
                 for (oh, row_taps) in rows.taps.iter().enumerate() {
                     for (ow, column_taps) in columns.taps.iter().enumerate() {
                         let mut sum = T::ZERO;

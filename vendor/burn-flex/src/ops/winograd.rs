@@ -441,9 +441,9 @@ fn staged_columns(dims: Dims) -> usize {
 /// Channels staged together: each staged pixel gets its run of them in one write.
 const STAGE_CHANNELS: usize = 8;
 
-/// Elements from one staged pixel to the next: the channels and [`STAGE_CHANNELS`] more, so that the
-/// pixels of a line do not all fall into the same few cache sets when the channel count is a
-/// power of two (512 bytes apart for 128 channels, 8 of L1's 64 sets).
+/// Elements from one staged pixel to the next: the channels and [`STAGE_CHANNELS`] more, so
+/// that the pixels of a line do not all fall into the same few cache sets when the channel
+/// count is a power of two (512 bytes apart for 128 channels: 8 of L1's 64 sets).
 fn staged_pitch(channels: usize) -> usize {
     channels + STAGE_CHANNELS
 }

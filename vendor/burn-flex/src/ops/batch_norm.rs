@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use burn_std::Shape;
 
 use crate::FlexTensor;
-use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, tensor};
+use crate::ops::kernel_float::{KernelFloat, collected_in_chunks, in_float_type, tensor};
 
 /// Elements per f64 partial sum; shorter runs keep the lanes' rounding error small.
 const BLOCK: usize = 1024;
@@ -66,14 +66,15 @@ fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -
     }
 }
 
-/// A vector of `len` values made run by run (`spatial` values of one image and channel each);
-/// `f` gets the run's index `b · channels + c`.
-fn fill_runs<T: KernelFloat>(
+/// A vector of `len` values made run by run (`spatial` values of one image and channel each,
+/// written once, not zeroed first); `f` gets the run's index `b · channels + c` and yields its
+/// values.
+fn fill_runs<T: KernelFloat, I: IntoIterator<Item = T>>(
     len: usize,
     spatial: usize,
-    f: impl Fn(usize, &mut [T]) + Sync + Send,
+    f: impl Fn(usize) -> I + Sync + Send,
 ) -> Vec<T> {
-    filled_in_chunks(len, spatial, (GRAIN / spatial.max(1)).max(1), f)
+    collected_in_chunks(len, spatial, (GRAIN / spatial.max(1)).max(1), f)
 }
 
 /// `Σ f(i)` over a run, in lanes, then f64.
@@ -120,12 +121,10 @@ fn statistics<T: KernelFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
 
 /// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel.
 fn affine<T: KernelFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
-    fill_runs(x.len(), dims.spatial, |i, run| {
+    fill_runs(x.len(), dims.spatial, |i| {
         let (b, c) = (i / dims.channels, i % dims.channels);
         let (m, a, o) = (centre[c], scale[c], offset[c]);
-        for (y, &v) in run.iter_mut().zip(dims.run(x, b, c)) {
-            *y = (v - m) * a + o;
-        }
+        dims.run(x, b, c).iter().map(move |&v| (v - m) * a + o)
     })
 }
 
@@ -243,13 +242,13 @@ pub(crate) fn batch_norm_train_backward(
             gamma_grad.push(T::from_f64(sum_gx * inv_std));
             beta_grad.push(T::from_f64(sum_g));
         }
-        let x_grad = fill_runs(xs.len(), dims.spatial, |i, run| {
+        let x_grad = fill_runs(xs.len(), dims.spatial, |i| {
             let (b, c) = (i / dims.channels, i % dims.channels);
             let [a, bx, o, m] = coefficients[c];
             let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
-            for ((d, &g), &v) in run.iter_mut().zip(gr).zip(xr) {
-                *d = g * a + (v - m) * bx + o;
-            }
+            gr.iter()
+                .zip(xr)
+                .map(move |(&g, &v)| g * a + (v - m) * bx + o)
         });
         let channels = Shape::new([dims.channels]);
         [

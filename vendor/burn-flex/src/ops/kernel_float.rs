@@ -127,3 +127,50 @@ pub(crate) fn filled_in_chunks<T: KernelFloat>(
     unsafe { data.set_len(len) };
     data
 }
+
+/// A vector of `len` values whose consecutive chunks of `size` (the last may be shorter) are
+/// the values `f(i)` yields, on rayon's pool when it has one, with at least `grain` chunks per
+/// task. Unlike [`filled_in_chunks`] nothing is zeroed first: each value is written once.
+/// Panics if `f(i)` yields fewer values than its chunk holds.
+pub(crate) fn collected_in_chunks<T: KernelFloat, I: IntoIterator<Item = T>>(
+    len: usize,
+    size: usize,
+    grain: usize,
+    f: impl Fn(usize) -> I + Sync + Send,
+) -> Vec<T> {
+    let mut data: Vec<T> = Vec::with_capacity(len);
+    if len == 0 {
+        return data;
+    }
+    let write = |(i, chunk): (usize, &mut [MaybeUninit<T>])| {
+        let mut written = 0;
+        for (slot, value) in chunk.iter_mut().zip(f(i)) {
+            slot.write(value);
+            written += 1;
+        }
+        assert_eq!(
+            written,
+            chunk.len(),
+            "collected_in_chunks: chunk {i} not filled"
+        );
+    };
+    let spare = &mut data.spare_capacity_mut()[..len];
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        spare
+            .par_chunks_mut(size.max(1))
+            .with_min_len(grain.max(1))
+            .enumerate()
+            .for_each(write);
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let _ = grain;
+        spare.chunks_mut(size.max(1)).enumerate().for_each(write);
+    }
+    // SAFETY: the chunks cover the first `len` elements, and each chunk was written in full
+    // (asserted; a panic above leaves the vector empty).
+    unsafe { data.set_len(len) };
+    data
+}

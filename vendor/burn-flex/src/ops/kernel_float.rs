@@ -100,29 +100,17 @@ pub(crate) fn filled_in_chunks<T: KernelFloat>(
     if len == 0 {
         return data;
     }
-    let zero_then_fill = |(i, chunk): (usize, &mut [MaybeUninit<T>])| {
+    let zero_then_fill = |i: usize, chunk: &mut [MaybeUninit<T>]| {
         chunk.fill(MaybeUninit::new(T::ZERO));
         // SAFETY: every element of the chunk was just initialised.
         f(i, unsafe { chunk.assume_init_mut() })
     };
-    let spare = &mut data.spare_capacity_mut()[..len];
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        spare
-            .par_chunks_mut(size.max(1))
-            .with_min_len(grain.max(1))
-            .enumerate()
-            .for_each(zero_then_fill);
-    }
-    #[cfg(not(feature = "rayon"))]
-    {
-        let _ = grain;
-        spare
-            .chunks_mut(size.max(1))
-            .enumerate()
-            .for_each(zero_then_fill);
-    }
+    for_each_chunk(
+        &mut data.spare_capacity_mut()[..len],
+        size,
+        grain,
+        zero_then_fill,
+    );
     // SAFETY: the chunks cover the first `len` elements, and each was initialised above.
     unsafe { data.set_len(len) };
     data
@@ -142,7 +130,7 @@ pub(crate) fn collected_in_chunks<T: KernelFloat, I: IntoIterator<Item = T>>(
     if len == 0 {
         return data;
     }
-    let write = |(i, chunk): (usize, &mut [MaybeUninit<T>])| {
+    let write = |i: usize, chunk: &mut [MaybeUninit<T>]| {
         let mut written = 0;
         for (slot, value) in chunk.iter_mut().zip(f(i)) {
             slot.write(value);
@@ -154,7 +142,21 @@ pub(crate) fn collected_in_chunks<T: KernelFloat, I: IntoIterator<Item = T>>(
             "collected_in_chunks: chunk {i} not filled"
         );
     };
-    let spare = &mut data.spare_capacity_mut()[..len];
+    for_each_chunk(&mut data.spare_capacity_mut()[..len], size, grain, write);
+    // SAFETY: the chunks cover the first `len` elements, and each chunk was written in full
+    // (asserted; a panic above leaves the vector empty).
+    unsafe { data.set_len(len) };
+    data
+}
+
+/// `f(i, chunk)` for the consecutive chunks of `size` of `spare`, on rayon's pool when it has
+/// one, with at least `grain` chunks per task.
+fn for_each_chunk<T: Send>(
+    spare: &mut [MaybeUninit<T>],
+    size: usize,
+    grain: usize,
+    f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
+) {
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
@@ -162,15 +164,14 @@ pub(crate) fn collected_in_chunks<T: KernelFloat, I: IntoIterator<Item = T>>(
             .par_chunks_mut(size.max(1))
             .with_min_len(grain.max(1))
             .enumerate()
-            .for_each(write);
+            .for_each(|(i, chunk)| f(i, chunk));
     }
     #[cfg(not(feature = "rayon"))]
     {
         let _ = grain;
-        spare.chunks_mut(size.max(1)).enumerate().for_each(write);
+        spare
+            .chunks_mut(size.max(1))
+            .enumerate()
+            .for_each(|(i, chunk)| f(i, chunk));
     }
-    // SAFETY: the chunks cover the first `len` elements, and each chunk was written in full
-    // (asserted; a panic above leaves the vector empty).
-    unsafe { data.set_len(len) };
-    data
 }

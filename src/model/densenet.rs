@@ -20,6 +20,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Pa
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use crate::backend::runs_on_cpu;
+
 /// Configuration of [`DenseNet`]. Defaults are DenseNet121's (torchvision `densenet121`).
 #[derive(Config, Debug)]
 pub struct DenseNetConfig {
@@ -266,12 +268,48 @@ impl DenseBlock {
     /// - `x`: `[batch, c, h, w]`
     /// - output: `[batch, c + layers · growth_rate, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        // Concatenating one layer at a time is what torchvision computes (it concatenates the
-        // list of all earlier outputs before each layer); the memory cost is the same.
+        if x.device().is_autodiff() || !runs_on_cpu(&x.device()) {
+            self.forward_concatenating(x)
+        } else {
+            self.forward_in_one_buffer(x)
+        }
+    }
+
+    /// Concatenating one layer at a time, which is what torchvision computes (it concatenates
+    /// the list of all earlier outputs before each layer; the memory cost is the same). Every
+    /// layer copies all the earlier maps again.
+    fn forward_concatenating(&self, x: Tensor<4>) -> Tensor<4> {
         self.denselayers.iter().fold(x, |x, layer| {
             let new = layer.forward(x.clone()); // [B, k, h, w]
             Tensor::cat(vec![x, new], 1)
         })
+    }
+
+    /// The same maps grown in one buffer of the block's final width, for inference on the CPU:
+    /// each layer reads the leading channels filled so far (a view, which flex's batch norm
+    /// reads where it lies) and its output is written after them, in place (`flex` writes into
+    /// a buffer nothing else holds). Concatenating instead copied every earlier map once per
+    /// layer: ~8 % of 128² inference's CPU time.
+    ///
+    /// Not under autodiff, whose graph keeps each view (so every write would copy the whole
+    /// buffer), nor on wgpu, where neither the in-place write nor the view is promised.
+    fn forward_in_one_buffer(&self, x: Tensor<4>) -> Tensor<4> {
+        let [batch, channels, height, width] = x.dims();
+        let growth: Vec<usize> = self
+            .denselayers
+            .iter()
+            .map(|layer| layer.conv2.weight.dims()[0])
+            .collect();
+        let total = channels + growth.iter().sum::<usize>();
+        let mut features = Tensor::empty([batch, total, height, width], &x.device())
+            .slice_assign([0..batch, 0..channels], x);
+        let mut filled = channels;
+        for (layer, k) in self.denselayers.iter().zip(growth) {
+            let new = layer.forward(features.clone().slice([0..batch, 0..filled])); // [B, k, h, w]
+            features = features.slice_assign([0..batch, filled..filled + k], new);
+            filled += k;
+        }
+        features
     }
 }
 
@@ -339,6 +377,35 @@ mod tests {
             .try_to_vec::<f32>()
             .expect("f32 data");
         assert!(values.iter().all(|p| *p > 0.0 && *p < 1.0), "{values:?}");
+    }
+
+    #[test]
+    fn a_block_grown_in_one_buffer_equals_the_concatenations() {
+        // Inference on the CPU grows the block's maps in one buffer; the reference is
+        // torchvision's concatenation, the path autodiff and wgpu take.
+        let device = cpu_device();
+        let config = DenseNetConfig::new(2)
+            .with_growth_rate(4)
+            .with_block_config(vec![3])
+            .with_num_init_features(6)
+            .with_bn_size(2);
+        let mut block = config.init(&device).features.denseblocks.remove(0);
+        // Running statistics other than (0, 1), so that batch norm is not an identity on views.
+        for (i, layer) in block.denselayers.iter_mut().enumerate() {
+            for norm in [&mut layer.norm1, &mut layer.norm2] {
+                let [channels] = norm.gamma.dims();
+                let mean = Tensor::<1>::random([channels], Distribution::Normal(0.5, 1.0), &device);
+                let variance =
+                    Tensor::<1>::random([channels], Distribution::Uniform(0.5, 2.0), &device);
+                norm.running_mean = burn::module::RunningState::new(mean.add_scalar(i as f64));
+                norm.running_var = burn::module::RunningState::new(variance);
+            }
+        }
+        let x = Tensor::<4>::random([3, 6, 5, 7], Distribution::Normal(0.0, 1.0), &device);
+        let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32 data");
+        let grown = block.forward(x.clone());
+        assert_eq!(grown.dims(), [3, 6 + 3 * 4, 5, 7]);
+        assert_eq!(read(grown), read(block.forward_concatenating(x)));
     }
 
     #[test]

@@ -10,16 +10,17 @@
 //! Sums run in lanes of the tensor's type over blocks and in f64 across blocks.
 
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 
 use burn_std::Shape;
 
-use crate::FlexTensor;
-use crate::ops::kernel_float::{KernelFloat, collected_in_chunks, in_float_type, tensor};
+use crate::ops::kernel_float::{
+    KernelFloat, VectorFloat, in_float_type, tensor, written_in_chunks,
+};
+use crate::{FlexTensor, Layout};
 
 /// Elements per f64 partial sum; shorter runs keep the lanes' rounding error small.
 const BLOCK: usize = 1024;
-/// Accumulators per sum, so that the loop vectorises without reassociating floats.
-const LANES: usize = 8;
 /// Elements below which a thread's share is not worth a task.
 const GRAIN: usize = 32 * 1024;
 
@@ -29,9 +30,15 @@ struct Dims {
     batch: usize,
     channels: usize,
     spatial: usize,
+    /// Where image 0's first run starts in the storage.
+    start: usize,
+    /// From one image's runs to the next's: `channels · spatial` when contiguous, more in a
+    /// slice of an image's leading channels.
+    batch_stride: usize,
 }
 
 impl Dims {
+    /// A contiguous tensor of `shape`.
     fn of(shape: &Shape) -> Self {
         let batch = shape[0];
         let channels = shape[1];
@@ -40,16 +47,48 @@ impl Dims {
             batch,
             channels,
             spatial,
+            start: 0,
+            batch_stride: channels * spatial,
         }
+    }
+
+    /// `layout`'s, if each image's runs lie one after another (a contiguous tensor, or a slice
+    /// of the leading channels of one: DenseNet's features growing in one buffer), so that it
+    /// is read where it lies rather than copied first.
+    fn of_runs(layout: &Layout) -> Option<Self> {
+        let (shape, strides) = (layout.shape(), layout.strides());
+        let contiguous = Self::of(shape);
+        let mut expected = 1;
+        for d in (1..shape.num_dims()).rev() {
+            if shape[d] > 1 && strides[d] != expected as isize {
+                return None;
+            }
+            expected *= shape[d];
+        }
+        let batch_stride = match (shape[0], usize::try_from(strides[0])) {
+            (1, _) => contiguous.batch_stride,
+            (_, Ok(stride)) if stride >= contiguous.batch_stride => stride,
+            _ => return None,
+        };
+        Some(Self {
+            start: layout.start_offset(),
+            batch_stride,
+            ..contiguous
+        })
     }
 
     fn count(&self) -> usize {
         self.batch * self.spatial
     }
 
+    /// Elements of a contiguous tensor of these dims.
+    fn len(&self) -> usize {
+        self.batch * self.channels * self.spatial
+    }
+
     /// Channel `c`'s values in image `b`.
     fn run<'a, T>(&self, data: &'a [T], b: usize, c: usize) -> &'a [T] {
-        &data[(b * self.channels + c) * self.spatial..][..self.spatial]
+        &data[self.start + b * self.batch_stride + c * self.spatial..][..self.spatial]
     }
 }
 
@@ -66,51 +105,173 @@ fn per_channel<R: Send>(channels: usize, f: impl Fn(usize) -> R + Sync + Send) -
     }
 }
 
-/// A vector of `len` values made run by run (`spatial` values of one image and channel each,
-/// written once, not zeroed first); `f` gets the run's index `b · channels + c` and yields its
-/// values.
-fn fill_runs<T: KernelFloat, I: IntoIterator<Item = T>>(
-    len: usize,
-    spatial: usize,
-    f: impl Fn(usize) -> I + Sync + Send,
-) -> Vec<T> {
-    collected_in_chunks(len, spatial, (GRAIN / spatial.max(1)).max(1), f)
+/// Runs (of one image and channel) per task when a vector is written run by run.
+fn runs_per_task(spatial: usize) -> usize {
+    (GRAIN / spatial.max(1)).max(1)
 }
 
-/// `Σ f(i)` over a run, in lanes, then f64.
-#[inline(always)]
-fn lane_sum<T: KernelFloat>(len: usize, f: impl Fn(usize) -> T) -> f64 {
-    let mut total = 0.0;
-    let mut start = 0;
-    while start < len {
-        let end = (start + BLOCK).min(len);
-        let mut lanes = [T::ZERO; LANES];
-        let mut i = start;
-        while i + LANES <= end {
-            for (lane, acc) in lanes.iter_mut().enumerate() {
-                *acc = *acc + f(i + lane);
+/// `[Σ (x − shift), Σ (x − shift)²]` over a run: in the lanes of a vector of `T` over blocks of
+/// `BLOCK` values, then in f64 across blocks.
+#[cfg_attr(feature = "simd", macerator::with_simd)]
+fn centred_sums<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
+    run: &[T],
+    shift: T,
+) -> [f64; 2] {
+    let mut totals = [0.0; 2];
+    for block in run.chunks(BLOCK) {
+        #[allow(unused_mut)]
+        let (mut i, mut sum, mut squares) = (0, T::ZERO, T::ZERO);
+        #[cfg(feature = "simd")]
+        {
+            use macerator::vload_unaligned;
+            let lanes = T::lanes::<S>();
+            let shift = shift.splat::<S>();
+            let (mut sums, mut squared) = (T::ZERO.splat::<S>(), T::ZERO.splat::<S>());
+            while i + lanes <= block.len() {
+                // SAFETY: `i + lanes ≤ block.len()`.
+                let d = unsafe { vload_unaligned::<S, T>(block.as_ptr().add(i)) } - shift;
+                sums = sums + d;
+                squared = d.mul_add(d, squared);
+                i += lanes;
             }
-            i += LANES;
+            (sum, squares) = (sum + sums.reduce_add(), squares + squared.reduce_add());
         }
-        for j in i..end {
-            lanes[0] = lanes[0] + f(j);
+        for &v in &block[i..] {
+            let d = v - shift;
+            (sum, squares) = (sum + d, squares + d * d);
         }
-        total += lanes.iter().map(|v| v.to_f64()).sum::<f64>();
-        start = end;
+        totals[0] += sum.to_f64();
+        totals[1] += squares.to_f64();
     }
-    total
+    totals
+}
+
+/// `[Σ g, Σ g · (x − mean)]` over a run of the output gradient `g` and the input `x`, summed as
+/// [`centred_sums`] sums.
+#[cfg_attr(feature = "simd", macerator::with_simd)]
+fn gradient_sums<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
+    g: &[T],
+    x: &[T],
+    mean: T,
+) -> [f64; 2] {
+    assert_eq!(g.len(), x.len(), "gradient_sums: runs of different lengths");
+    let mut totals = [0.0; 2];
+    for (g, x) in g.chunks(BLOCK).zip(x.chunks(BLOCK)) {
+        #[allow(unused_mut)]
+        let (mut i, mut sum_g, mut sum_gx) = (0, T::ZERO, T::ZERO);
+        #[cfg(feature = "simd")]
+        {
+            use macerator::vload_unaligned;
+            let lanes = T::lanes::<S>();
+            let mean = mean.splat::<S>();
+            let (mut sums_g, mut sums_gx) = (T::ZERO.splat::<S>(), T::ZERO.splat::<S>());
+            while i + lanes <= g.len() {
+                // SAFETY: `i + lanes ≤ g.len() = x.len()`.
+                let (gv, xv) = unsafe {
+                    (
+                        vload_unaligned::<S, T>(g.as_ptr().add(i)),
+                        vload_unaligned::<S, T>(x.as_ptr().add(i)),
+                    )
+                };
+                sums_g = sums_g + gv;
+                sums_gx = gv.mul_add(xv - mean, sums_gx);
+                i += lanes;
+            }
+            (sum_g, sum_gx) = (sum_g + sums_g.reduce_add(), sum_gx + sums_gx.reduce_add());
+        }
+        for (&g, &x) in g[i..].iter().zip(&x[i..]) {
+            (sum_g, sum_gx) = (sum_g + g, sum_gx + g * (x - mean));
+        }
+        totals[0] += sum_g.to_f64();
+        totals[1] += sum_gx.to_f64();
+    }
+    totals
+}
+
+/// `out = (x − centre) · scale + offset` over a run, `coefficients` = `[centre, scale,
+/// offset]`; writes every element of `out`.
+#[cfg_attr(feature = "simd", macerator::with_simd)]
+fn affine_run<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
+    x: &[T],
+    coefficients: [T; 3],
+    out: &mut [MaybeUninit<T>],
+) {
+    let [centre, scale, offset] = coefficients;
+    assert_eq!(x.len(), out.len(), "affine_run: runs of different lengths");
+    #[allow(unused_mut)]
+    let mut i = 0;
+    #[cfg(feature = "simd")]
+    {
+        use macerator::{vload_unaligned, vstore_unaligned};
+        let lanes = T::lanes::<S>();
+        let (centre, scale, offset) =
+            (centre.splat::<S>(), scale.splat::<S>(), offset.splat::<S>());
+        while i + lanes <= x.len() {
+            // SAFETY: `i + lanes ≤ x.len() = out.len()`; a `MaybeUninit<T>` is laid out as a `T`.
+            unsafe {
+                let v = vload_unaligned::<S, T>(x.as_ptr().add(i));
+                vstore_unaligned(
+                    out.as_mut_ptr().add(i).cast::<T>(),
+                    (v - centre).mul_add(scale, offset),
+                );
+            }
+            i += lanes;
+        }
+    }
+    for (slot, &v) in out[i..].iter_mut().zip(&x[i..]) {
+        slot.write((v - centre) * scale + offset);
+    }
+}
+
+/// `out = g · a + (x − mean) · b + offset` over a run (batch norm's input gradient),
+/// `coefficients` = `[a, b, offset, mean]`; writes every element of `out`.
+#[cfg_attr(feature = "simd", macerator::with_simd)]
+fn gradient_run<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
+    g: &[T],
+    x: &[T],
+    coefficients: [T; 4],
+    out: &mut [MaybeUninit<T>],
+) {
+    let [a, b, offset, mean] = coefficients;
+    assert!(
+        g.len() == out.len() && x.len() == out.len(),
+        "gradient_run: runs of different lengths"
+    );
+    #[allow(unused_mut)]
+    let mut i = 0;
+    #[cfg(feature = "simd")]
+    {
+        use macerator::{vload_unaligned, vstore_unaligned};
+        let lanes = T::lanes::<S>();
+        let (av, bv) = (a.splat::<S>(), b.splat::<S>());
+        let (offset_v, mean_v) = (offset.splat::<S>(), mean.splat::<S>());
+        while i + lanes <= out.len() {
+            // SAFETY: `i + lanes ≤ out.len() = g.len() = x.len()`; a `MaybeUninit<T>` is laid
+            // out as a `T`.
+            unsafe {
+                let gv = vload_unaligned::<S, T>(g.as_ptr().add(i));
+                let xv = vload_unaligned::<S, T>(x.as_ptr().add(i));
+                let value = (xv - mean_v).mul_add(bv, gv.mul_add(av, offset_v));
+                vstore_unaligned(out.as_mut_ptr().add(i).cast::<T>(), value);
+            }
+            i += lanes;
+        }
+    }
+    for ((slot, &g), &x) in out[i..].iter_mut().zip(&g[i..]).zip(&x[i..]) {
+        slot.write(g * a + (x - mean) * b + offset);
+    }
 }
 
 /// Mean and biased variance of each channel.
-fn statistics<T: KernelFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
+fn statistics<T: VectorFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
     per_channel(dims.channels, |c| {
         let n = dims.count() as f64;
         let shift = dims.run(x, 0, c).first().copied().unwrap_or(T::ZERO);
         let (mut sum, mut squares) = (0.0, 0.0);
         for b in 0..dims.batch {
-            let run = dims.run(x, b, c);
-            sum += lane_sum(run.len(), |i| run[i] - shift);
-            squares += lane_sum(run.len(), |i| (run[i] - shift) * (run[i] - shift));
+            let [run_sum, run_squares] = centred_sums(dims.run(x, b, c), shift);
+            sum += run_sum;
+            squares += run_squares;
         }
         let centred_mean = sum / n;
         let mean = shift.to_f64() + centred_mean;
@@ -120,12 +281,13 @@ fn statistics<T: KernelFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
 }
 
 /// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel.
-fn affine<T: KernelFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
-    fill_runs(x.len(), dims.spatial, |i| {
+fn affine<T: VectorFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
+    let write = |i: usize, out: &mut [MaybeUninit<T>]| {
         let (b, c) = (i / dims.channels, i % dims.channels);
-        let (m, a, o) = (centre[c], scale[c], offset[c]);
-        dims.run(x, b, c).iter().map(move |&v| (v - m) * a + o)
-    })
+        affine_run(dims.run(x, b, c), [centre[c], scale[c], offset[c]], out);
+    };
+    // SAFETY: `affine_run` writes every element of its run (whose length it asserts).
+    unsafe { written_in_chunks(dims.len(), dims.spatial, runs_per_task(dims.spatial), write) }
 }
 
 fn values<T: KernelFloat>(tensor: FlexTensor) -> Vec<T> {
@@ -141,18 +303,20 @@ pub(crate) fn batch_norm(
     variance: FlexTensor,
     epsilon: f64,
 ) -> FlexTensor {
-    fn run<T: KernelFloat>(
+    fn run<T: VectorFloat>(
         [x, gamma, beta, mean, variance]: [FlexTensor; 5],
         epsilon: f64,
     ) -> FlexTensor {
         let shape = x.layout().shape().clone();
-        let dims = Dims::of(&shape);
         let (gamma, beta) = (values::<T>(gamma), values::<T>(beta));
         let (mean, variance) = (values::<T>(mean), values::<T>(variance));
+        let (x, dims) = match Dims::of_runs(x.layout()) {
+            Some(dims) => (x, dims),
+            None => (x.to_contiguous(), Dims::of(&shape)),
+        };
         let scale: Vec<T> = (0..dims.channels)
             .map(|c| T::from_f64(gamma[c].to_f64() / (variance[c].to_f64() + epsilon).sqrt()))
             .collect();
-        let x = x.to_contiguous();
         tensor(affine(x.storage::<T>(), dims, &mean, &scale, &beta), shape)
     }
     in_float_type(
@@ -171,7 +335,7 @@ pub(crate) fn batch_norm_train(
     beta: FlexTensor,
     epsilon: f64,
 ) -> [FlexTensor; 3] {
-    fn run<T: KernelFloat>([x, gamma, beta]: [FlexTensor; 3], epsilon: f64) -> [FlexTensor; 3] {
+    fn run<T: VectorFloat>([x, gamma, beta]: [FlexTensor; 3], epsilon: f64) -> [FlexTensor; 3] {
         let x = x.to_contiguous();
         let shape = x.layout().shape().clone();
         let dims = Dims::of(&shape);
@@ -208,7 +372,7 @@ pub(crate) fn batch_norm_train_backward(
     epsilon: f64,
     output_grad: FlexTensor,
 ) -> [FlexTensor; 3] {
-    fn run<T: KernelFloat>(
+    fn run<T: VectorFloat>(
         [x, gamma, mean, variance, grad]: [FlexTensor; 5],
         epsilon: f64,
     ) -> [FlexTensor; 3] {
@@ -220,12 +384,12 @@ pub(crate) fn batch_norm_train_backward(
         let (xs, gs): (&[T], &[T]) = (x.storage(), grad.storage());
         // Per channel: Σg and Σg·(x − mean).
         let sums = per_channel(dims.channels, |c| {
-            let m = mean[c];
             let (mut sum_g, mut sum_gx) = (0.0, 0.0);
             for b in 0..dims.batch {
-                let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
-                sum_g += lane_sum(gr.len(), |i| gr[i]);
-                sum_gx += lane_sum(gr.len(), |i| gr[i] * (xr[i] - m));
+                let [run_g, run_gx] =
+                    gradient_sums(dims.run(gs, b, c), dims.run(xs, b, c), mean[c]);
+                sum_g += run_g;
+                sum_gx += run_gx;
             }
             (sum_g, sum_gx)
         });
@@ -242,14 +406,14 @@ pub(crate) fn batch_norm_train_backward(
             gamma_grad.push(T::from_f64(sum_gx * inv_std));
             beta_grad.push(T::from_f64(sum_g));
         }
-        let x_grad = fill_runs(xs.len(), dims.spatial, |i| {
+        let write = |i: usize, out: &mut [MaybeUninit<T>]| {
             let (b, c) = (i / dims.channels, i % dims.channels);
-            let [a, bx, o, m] = coefficients[c];
-            let (xr, gr) = (dims.run(xs, b, c), dims.run(gs, b, c));
-            gr.iter()
-                .zip(xr)
-                .map(move |(&g, &v)| g * a + (v - m) * bx + o)
-        });
+            gradient_run(dims.run(gs, b, c), dims.run(xs, b, c), coefficients[c], out);
+        };
+        // SAFETY: `gradient_run` writes every element of its run (whose length it asserts).
+        let x_grad = unsafe {
+            written_in_chunks(xs.len(), dims.spatial, runs_per_task(dims.spatial), write)
+        };
         let channels = Shape::new([dims.channels]);
         [
             tensor(x_grad, shape),

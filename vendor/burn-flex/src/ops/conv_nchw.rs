@@ -19,6 +19,7 @@
 
 use alloc::vec;
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 use core::ops::Range;
 
 use burn_backend::DType;
@@ -27,7 +28,7 @@ use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::Shape;
 
 use crate::FlexTensor;
-use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, tensor};
+use crate::ops::kernel_float::{KernelFloat, in_float_type, tensor, written_in_chunks};
 
 /// Elements of one im2col tile: about 1 MiB of f32, so a tile stays in L2 while GEMM reads it.
 const TILE_ELEMENTS: usize = 256 * 1024;
@@ -158,7 +159,8 @@ impl Geometry {
 }
 
 /// `dst = lhs · rhs` (or `dst += lhs · rhs` with `accumulate`), `m×k` by `k×n`, every operand
-/// given as (slice, row stride, column stride).
+/// given as (slice, row stride, column stride). Without `accumulate`, every element of `dst` is
+/// written and none is read, so `dst` may point to uninitialised memory.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm<T: KernelFloat>(
     [m, n, k]: [usize; 3],
@@ -168,6 +170,18 @@ pub(crate) fn gemm<T: KernelFloat>(
     rhs: (&[T], usize, usize),
 ) {
     if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        // An empty sum: `dst` is left as it is, or zeroed (which callers that hand over
+        // uninitialised memory rely on: "without accumulation, every element is written").
+        if !accumulate {
+            for (i, j) in (0..m).flat_map(|i| (0..n).map(move |j| (i, j))) {
+                // SAFETY: the callers pass a dst pointer valid for an m×n matrix with these
+                // strides.
+                unsafe { dst.0.add(i * dst.1 + j * dst.2).write(T::ZERO) };
+            }
+        }
         return;
     }
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
@@ -365,8 +379,9 @@ fn forward_typed<T: KernelFloat>(
     let (x_data, w_data): (&[T], &[T]) = (x.storage(), weight.storage());
     let bias = bias.map(|b| b.to_contiguous().storage::<T>().to_vec());
     let len = geo.batch * geo.channels_out * geo.pixels_out();
-    // One task per image: its output channels are one contiguous block.
-    let y = filled_in_chunks(len, geo.channels_out * geo.pixels_out(), 1, |b, y_b| {
+    // One task per image: its output channels are one contiguous block, every element of
+    // which a GEMM writes (without accumulating, so not zeroed first).
+    let write = |b: usize, y_b: &mut [MaybeUninit<T>]| {
         let mut col = Vec::new();
         for group in 0..geo.groups {
             let x_group = geo.slice(
@@ -381,10 +396,11 @@ fn forward_typed<T: KernelFloat>(
                 [..geo.out_per_group() * geo.patch_len()];
             let y_group = &mut y_b[group * geo.out_per_group() * geo.pixels_out()..]
                 [..geo.out_per_group() * geo.pixels_out()];
+            let y_group = y_group.as_mut_ptr().cast::<T>();
             if geo.is_pointwise() {
                 gemm(
                     [geo.out_per_group(), geo.pixels_out(), geo.patch_len()],
-                    (y_group.as_mut_ptr(), geo.pixels_out(), 1),
+                    (y_group, geo.pixels_out(), 1),
                     false,
                     (w_group, geo.patch_len(), 1),
                     (x_group, geo.pixels_in(), 1),
@@ -395,7 +411,8 @@ fn forward_typed<T: KernelFloat>(
                 let tile = rows.len() * geo.out_w;
                 col.resize(geo.patch_len() * tile, T::ZERO);
                 im2col_rows(&geo, x_group, rows.clone(), &mut col);
-                let dst = y_group[rows.start * geo.out_w..].as_mut_ptr();
+                // SAFETY: the tile's rows lie within the group's `out_per_group` planes.
+                let dst = unsafe { y_group.add(rows.start * geo.out_w) };
                 gemm(
                     [geo.out_per_group(), tile, geo.patch_len()],
                     (dst, geo.pixels_out(), 1),
@@ -406,11 +423,17 @@ fn forward_typed<T: KernelFloat>(
             }
         }
         if let Some(bias) = &bias {
+            // SAFETY: the GEMMs above wrote every group's planes, and the groups tile `y_b`.
+            let y_b = unsafe { y_b.assume_init_mut() };
             for (c, run) in y_b.chunks_mut(geo.pixels_out()).enumerate() {
                 run.iter_mut().for_each(|v| *v = *v + bias[c]);
             }
         }
-    });
+    };
+    // SAFETY: `write` writes every element of its image's block: the groups' planes tile it,
+    // and each group's GEMMs (pointwise, or one per tile of rows, the tiles covering all rows)
+    // write all of them without accumulating.
+    let y = unsafe { written_in_chunks(len, geo.channels_out * geo.pixels_out(), 1, write) };
     tensor(y, Shape::new([geo.batch, geo.channels_out, out[0], out[1]]))
 }
 
@@ -447,8 +470,12 @@ fn x_grad_typed<T: KernelFloat>(
     let (w_data, g_data): (&[T], &[T]) = (weight.storage(), output_grad.storage());
     let len = geo.batch * geo.channels_in * geo.pixels_in();
     let patch = geo.patch_len();
-    // col2im adds into each image's chunk, which starts zeroed.
-    let dx = filled_in_chunks(len, geo.channels_in * geo.pixels_in(), 1, |b, dx_b| {
+    // A pointwise GEMM writes each image's chunk without accumulating; col2im adds into it,
+    // so it is zeroed first.
+    let write = |b: usize, dx_b: &mut [MaybeUninit<T>]| {
+        if !geo.is_pointwise() {
+            dx_b.fill(MaybeUninit::new(T::ZERO));
+        }
         let mut col = Vec::new();
         for group in 0..geo.groups {
             let g_group = geo.slice(
@@ -466,7 +493,7 @@ fn x_grad_typed<T: KernelFloat>(
             // Wᵀ: [patch, c_out per group], read from W [c_out, patch] with swapped strides.
             let w_t = (w_group, 1, patch);
             if geo.is_pointwise() {
-                let dst = (dx_group.as_mut_ptr(), geo.pixels_in(), 1);
+                let dst = (dx_group.as_mut_ptr().cast::<T>(), geo.pixels_in(), 1);
                 let rhs = (g_group, geo.pixels_out(), 1);
                 gemm(
                     [patch, geo.pixels_out(), geo.out_per_group()],
@@ -477,6 +504,8 @@ fn x_grad_typed<T: KernelFloat>(
                 );
                 continue;
             }
+            // SAFETY: zeroed above (not pointwise).
+            let dx_group = unsafe { dx_group.assume_init_mut() };
             for rows in geo.tiles() {
                 let tile = rows.len() * geo.out_w;
                 col.resize(patch * tile, T::ZERO);
@@ -486,7 +515,11 @@ fn x_grad_typed<T: KernelFloat>(
                 col2im_rows(&geo, &col, rows, dx_group);
             }
         }
-    });
+    };
+    // SAFETY: `write` zeroes its image's chunk first unless the convolution is pointwise, and
+    // then each group's GEMM (`patch` = its input channels, by the image's pixels, which are
+    // the output's) writes all of the group's planes, and the groups tile the chunk.
+    let dx = unsafe { written_in_chunks(len, geo.channels_in * geo.pixels_in(), 1, write) };
     tensor(dx, x_shape.clone())
 }
 

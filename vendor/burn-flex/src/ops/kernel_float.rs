@@ -51,6 +51,34 @@ impl KernelFloat for f64 {
     }
 }
 
+/// The float types the kernels also run on in vector registers: with the `simd` feature,
+/// those macerator has arithmetic and sums for (f32, f64), picked at run time (AVX2 here,
+/// SIMD128 in the browser).
+#[cfg(feature = "simd")]
+pub(crate) trait VectorFloat:
+    KernelFloat
+    + macerator::VAdd
+    + macerator::VSub
+    + macerator::VMul
+    + macerator::VMulAdd
+    + macerator::ReduceAdd
+{
+}
+#[cfg(feature = "simd")]
+impl<T> VectorFloat for T where
+    T: KernelFloat
+        + macerator::VAdd
+        + macerator::VSub
+        + macerator::VMul
+        + macerator::VMulAdd
+        + macerator::ReduceAdd
+{
+}
+#[cfg(not(feature = "simd"))]
+pub(crate) trait VectorFloat: KernelFloat {}
+#[cfg(not(feature = "simd"))]
+impl<T: KernelFloat> VectorFloat for T {}
+
 /// A contiguous tensor of `data`.
 pub(crate) fn tensor<T: KernelFloat>(data: Vec<T>, shape: Shape) -> FlexTensor {
     FlexTensor::new(
@@ -89,62 +117,44 @@ pub(crate) fn in_float_type<const N: usize, R>(
 /// may be shorter), on rayon's pool when it has one, with at least `grain` chunks per task.
 /// Each chunk is zeroed by the task that fills it rather than all at once on the calling
 /// thread beforehand (`vec![0; len]`), where the pool's threads would wait for it; and it is
-/// still in cache when `f` writes it.
+/// still in cache when `f` writes it. For kernels that add into their output; those that
+/// overwrite it use [`written_in_chunks`].
 pub(crate) fn filled_in_chunks<T: KernelFloat>(
     len: usize,
     size: usize,
     grain: usize,
     f: impl Fn(usize, &mut [T]) + Sync + Send,
 ) -> Vec<T> {
-    let mut data: Vec<T> = Vec::with_capacity(len);
-    if len == 0 {
-        return data;
-    }
     let zero_then_fill = |i: usize, chunk: &mut [MaybeUninit<T>]| {
         chunk.fill(MaybeUninit::new(T::ZERO));
         // SAFETY: every element of the chunk was just initialised.
         f(i, unsafe { chunk.assume_init_mut() })
     };
-    for_each_chunk(
-        &mut data.spare_capacity_mut()[..len],
-        size,
-        grain,
-        zero_then_fill,
-    );
-    // SAFETY: the chunks cover the first `len` elements, and each was initialised above.
-    unsafe { data.set_len(len) };
-    data
+    // SAFETY: `zero_then_fill` initialises every element of its chunk.
+    unsafe { written_in_chunks(len, size, grain, zero_then_fill) }
 }
 
-/// A vector of `len` values whose consecutive chunks of `size` (the last may be shorter) are
-/// the values `f(i)` yields, on rayon's pool when it has one, with at least `grain` chunks per
-/// task. Unlike [`filled_in_chunks`] nothing is zeroed first: each value is written once.
-/// Panics if `f(i)` yields fewer values than its chunk holds.
-pub(crate) fn collected_in_chunks<T: KernelFloat, I: IntoIterator<Item = T>>(
+/// A vector of `len` values whose consecutive chunks of `size` (the last may be shorter) `f(i,
+/// chunk)` writes, on rayon's pool when it has one, with at least `grain` chunks per task.
+/// Nothing is zeroed first: a kernel that overwrites its whole output (a GEMM without
+/// accumulation, an element-wise pass) writes each value once.
+///
+/// # Safety
+/// `f` must initialise every element of the chunk it is given before it returns. (If it
+/// panics instead, the vector is never made.)
+pub(crate) unsafe fn written_in_chunks<T: Send>(
     len: usize,
     size: usize,
     grain: usize,
-    f: impl Fn(usize) -> I + Sync + Send,
+    f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
 ) -> Vec<T> {
     let mut data: Vec<T> = Vec::with_capacity(len);
     if len == 0 {
         return data;
     }
-    let write = |i: usize, chunk: &mut [MaybeUninit<T>]| {
-        let mut written = 0;
-        for (slot, value) in chunk.iter_mut().zip(f(i)) {
-            slot.write(value);
-            written += 1;
-        }
-        assert_eq!(
-            written,
-            chunk.len(),
-            "collected_in_chunks: chunk {i} not filled"
-        );
-    };
-    for_each_chunk(&mut data.spare_capacity_mut()[..len], size, grain, write);
-    // SAFETY: the chunks cover the first `len` elements, and each chunk was written in full
-    // (asserted; a panic above leaves the vector empty).
+    for_each_chunk(&mut data.spare_capacity_mut()[..len], size, grain, f);
+    // SAFETY: the chunks cover the first `len` elements, and `f` initialised each chunk (the
+    // caller's promise).
     unsafe { data.set_len(len) };
     data
 }

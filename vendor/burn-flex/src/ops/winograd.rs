@@ -27,6 +27,7 @@
 //! GEMM operands are `[ξ][tile][channel]` (and `U` `[c_in][ξ][c_out]`), column-major matrices.
 
 use alloc::vec::Vec;
+use core::mem::MaybeUninit;
 use core::ops::{Add, Range, Sub};
 
 use burn_backend::DType;
@@ -35,7 +36,9 @@ use burn_std::Shape;
 
 use crate::FlexTensor;
 use crate::ops::conv_nchw::gemm;
-use crate::ops::kernel_float::{KernelFloat, filled_in_chunks, in_float_type, tensor};
+use crate::ops::kernel_float::{
+    KernelFloat, VectorFloat, filled_in_chunks, in_float_type, tensor, written_in_chunks,
+};
 
 /// Positions of a transformed 4x4 tile, one GEMM each.
 const POSITIONS: usize = 16;
@@ -115,7 +118,7 @@ pub(crate) fn conv2d(x: FlexTensor, weight: FlexTensor, bias: Option<FlexTensor>
     }
 }
 
-fn forward_typed<T: TransformFloat>(
+fn forward_typed<T: VectorFloat>(
     x: FlexTensor,
     weight: FlexTensor,
     bias: Option<FlexTensor>,
@@ -163,7 +166,7 @@ pub(crate) fn conv2d_x_backward(
     )
 }
 
-fn x_grad_typed<T: TransformFloat>(
+fn x_grad_typed<T: VectorFloat>(
     x_shape: &Shape,
     weight: FlexTensor,
     grad: FlexTensor,
@@ -229,7 +232,7 @@ struct Scratch<T> {
 }
 
 /// `y[b, o] = Σ_c w[o, c] ⋆ x[b, c]`, zero-padded by 1, through the transformed kernels `u`.
-fn convolve<T: TransformFloat>(x: &[T], u: &[T], dims: Dims) -> Vec<T> {
+fn convolve<T: VectorFloat>(x: &[T], u: &[T], dims: Dims) -> Vec<T> {
     let plane = dims.pixels();
     let len = dims.batch * dims.channels_out * plane;
     if len == 0 {
@@ -243,29 +246,27 @@ fn convolve<T: TransformFloat>(x: &[T], u: &[T], dims: Dims) -> Vec<T> {
     // buffers are allocated, and zeroed, once per task rather than once per image.
     let images = dims.batch.div_ceil(threads()).max(1);
     let rows_per_chunk = (chunk_tiles / dims.tiles_across()).max(1);
-    filled_in_chunks(
-        len,
-        images * dims.channels_out * plane,
-        1,
-        |task, y_task| {
-            let first = task * images;
-            let count = y_task.len() / (dims.channels_out * plane);
-            let images_x =
-                &x[first * dims.channels_in * plane..][..count * dims.channels_in * plane];
-            let mut scratch = Scratch {
-                v: Vec::new(),
-                m: Vec::new(),
-                staged: Vec::new(),
-            };
-            let rows = count * dims.tiles_down();
-            for start in (0..rows).step_by(rows_per_chunk) {
-                let chunk = start..(start + rows_per_chunk).min(rows);
-                transform_input(images_x, dims, chunk.clone(), &mut scratch);
-                multiply(u, dims, chunk.len() * dims.tiles_across(), &mut scratch);
-                transform_output(dims, chunk, &scratch.m, y_task);
-            }
-        },
-    )
+    let write = |task: usize, y_task: &mut [MaybeUninit<T>]| {
+        let first = task * images;
+        let count = y_task.len() / (dims.channels_out * plane);
+        let images_x = &x[first * dims.channels_in * plane..][..count * dims.channels_in * plane];
+        let mut scratch = Scratch {
+            v: Vec::new(),
+            m: Vec::new(),
+            staged: Vec::new(),
+        };
+        let rows = count * dims.tiles_down();
+        for start in (0..rows).step_by(rows_per_chunk) {
+            let chunk = start..(start + rows_per_chunk).min(rows);
+            transform_input(images_x, dims, chunk.clone(), &mut scratch);
+            multiply(u, dims, chunk.len() * dims.tiles_across(), &mut scratch);
+            transform_output(dims, chunk, &scratch.m, y_task);
+        }
+    };
+    // SAFETY: `write` writes every element of its images: their tile rows are all in its
+    // chunks, and `transform_output` writes each pixel of a tile that lies in the image, in
+    // every output channel (the tiles cover the image).
+    unsafe { written_in_chunks(len, images * dims.channels_out * plane, 1, write) }
 }
 
 fn threads() -> usize {
@@ -278,17 +279,6 @@ fn threads() -> usize {
         1
     }
 }
-
-/// The float types the transforms run in: with the `simd` feature, those macerator adds and
-/// subtracts in vector registers (f32, f64).
-#[cfg(feature = "simd")]
-pub(crate) trait TransformFloat: KernelFloat + macerator::VAdd + macerator::VSub {}
-#[cfg(feature = "simd")]
-impl<T: KernelFloat + macerator::VAdd + macerator::VSub> TransformFloat for T {}
-#[cfg(not(feature = "simd"))]
-pub(crate) trait TransformFloat: KernelFloat {}
-#[cfg(not(feature = "simd"))]
-impl<T: KernelFloat> TransformFloat for T {}
 
 /// `V = Bᵀ d B` of one 4x4 tile, `d` and `V` indexed by 4 · row + column. Each value is one
 /// channel's, or a vector of consecutive channels'.
@@ -340,7 +330,7 @@ struct TileRows {
 /// vectors of channels, then one channel at a time for the rest.
 #[allow(clippy::extra_unused_type_parameters)]
 #[cfg_attr(feature = "simd", macerator::with_simd)]
-fn input_tiles<#[cfg(feature = "simd")] S: macerator::Simd, T: TransformFloat>(
+fn input_tiles<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
     staged: &[T],
     v: &mut [T],
     walk: TileRows,
@@ -394,7 +384,7 @@ fn input_tiles<#[cfg(feature = "simd")] S: macerator::Simd, T: TransformFloat>(
 /// ([`stage_channels_last`]), so that each of a tile's 16 input values is a contiguous run of
 /// channels and the transform works on vectors of channels. (Worked on NCHW planes, its runs
 /// were a row of tiles, 4 to 28 long, and its loops cost more than its arithmetic.)
-fn transform_input<T: TransformFloat>(
+fn transform_input<T: VectorFloat>(
     x: &[T],
     dims: Dims,
     rows: Range<usize>,
@@ -519,7 +509,12 @@ fn multiply<T: KernelFloat>(u: &[T], dims: Dims, tiles: usize, scratch: &mut Scr
 /// `Y = Aᵀ M A` for the tiles of tile rows `rows`, from the products `m` (`[ξ][tile][c_out]`),
 /// written into `y` (the images of the task, NCHW); the last block row or column is cut off
 /// when the image's size is odd.
-fn transform_output<T: TransformFloat>(dims: Dims, rows: Range<usize>, m: &[T], y: &mut [T]) {
+fn transform_output<T: VectorFloat>(
+    dims: Dims,
+    rows: Range<usize>,
+    m: &[T],
+    y: &mut [MaybeUninit<T>],
+) {
     let (down, across, channels) = (dims.tiles_down(), dims.tiles_across(), dims.channels_out);
     let (height, width, pixels) = (dims.height, dims.width, dims.pixels());
     let tiles = rows.len() * across;
@@ -543,12 +538,12 @@ fn transform_output<T: TransformFloat>(dims: Dims, rows: Range<usize>, m: &[T], 
 /// then one channel at a time for the rest.
 #[allow(clippy::extra_unused_type_parameters)]
 #[cfg_attr(feature = "simd", macerator::with_simd)]
-fn output_tile_to_planes<#[cfg(feature = "simd")] S: macerator::Simd, T: TransformFloat>(
+fn output_tile_to_planes<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
     m: &[T],
     tile: usize,
     tiles: usize,
     channels: usize,
-    planes: &mut [T],
+    planes: &mut [MaybeUninit<T>],
     pixels: usize,
     pixel_at: [Option<usize>; 4],
 ) {
@@ -575,7 +570,7 @@ fn output_tile_to_planes<#[cfg(feature = "simd")] S: macerator::Simd, T: Transfo
                     // SAFETY: as above.
                     unsafe { vstore_unaligned(buffer.as_mut_ptr(), values) };
                     for (l, &value) in buffer[..lanes].iter().enumerate() {
-                        planes[(c + l) * pixels + at] = value;
+                        planes[(c + l) * pixels + at].write(value);
                     }
                 }
             }
@@ -586,7 +581,7 @@ fn output_tile_to_planes<#[cfg(feature = "simd")] S: macerator::Simd, T: Transfo
         let block = output_tile(core::array::from_fn(|p| m[from[p] + c]));
         for (value, at) in block.into_iter().zip(pixel_at) {
             if let Some(at) = at {
-                planes[c * pixels + at] = value;
+                planes[c * pixels + at].write(value);
             }
         }
     }

@@ -181,9 +181,10 @@ fn max_typed<T: KernelFloat + PartialOrd>(
     let per_task = planes_per_task(out_plane);
     if !with_indices {
         let values = filled_in_chunks(len, out_plane * per_task, 1, |task, out| {
+            let mut line_max = Vec::new();
             for (p, out) in out.chunks_mut(out_plane.max(1)).enumerate() {
                 let plane = geometry.input(x, task * per_task + p);
-                max_plane(plane, geometry, out, None);
+                max_plane_values(plane, geometry, out, &mut line_max);
             }
         });
         return (tensor(values, shape.clone()), None);
@@ -194,7 +195,7 @@ fn max_typed<T: KernelFloat + PartialOrd>(
         let chunks = out.chunks_mut(out_plane.max(1));
         for (p, (out, idx)) in chunks.zip(idx.chunks_mut(out_plane.max(1))).enumerate() {
             let plane = geometry.input(x, task * per_task + p);
-            max_plane(plane, geometry, out, Some(idx));
+            max_plane(plane, geometry, out, idx);
         }
     };
     let chunk = (out_plane * per_task).max(1);
@@ -216,18 +217,61 @@ fn max_typed<T: KernelFloat + PartialOrd>(
     (tensor(values, shape.clone()), Some(indices))
 }
 
-/// Max over each window of one plane into `out` (and the max's position into `indices`). An
+/// Max over each window of one plane into `out`, in two passes per output row: the max down
+/// the window's rows for every column of the input (`line_max`, whole lines at a time), then
+/// across each window's columns of that. Same values as [`max_plane`] (which takes the taps
+/// one by one, in row-major order, and is kept for the indices): NaN if the window has one,
+/// −∞ if it is empty; of maxima that compare equal (0 and −0) it may keep another one.
+fn max_plane_values<T: KernelFloat + PartialOrd>(
+    plane: &[T],
+    geometry: &Planes,
+    out: &mut [T],
+    line_max: &mut Vec<T>,
+) {
+    let (rows, columns) = (&geometry.rows, &geometry.columns);
+    let width = columns.input;
+    let out_width = columns.output_len();
+    let neg_inf = T::from_f64(f64::NEG_INFINITY);
+    // The larger, or a NaN that either holds (once the running max is NaN it stays NaN).
+    #[allow(clippy::eq_op)]
+    let pick = |best: T, value: T| {
+        if value > best || value != value {
+            value
+        } else {
+            best
+        }
+    };
+    for (oh, row_taps) in rows.taps.iter().enumerate() {
+        line_max.clear();
+        line_max.resize(width, neg_inf);
+        for kh in row_taps.clone() {
+            let line = &plane[rows.at(oh, kh) * width..][..width];
+            for (best, &value) in line_max.iter_mut().zip(line) {
+                *best = pick(*best, value);
+            }
+        }
+        let out_row = &mut out[oh * out_width..][..out_width];
+        for (ow, (slot, column_taps)) in out_row.iter_mut().zip(&columns.taps).enumerate() {
+            *slot = column_taps
+                .clone()
+                .map(|kw| line_max[columns.at(ow, kw)])
+                .fold(neg_inf, pick);
+        }
+    }
+}
+
+/// Max over each window of one plane into `out`, and the max's position into `indices`. An
 /// empty window gives −∞ and index −1, as flex's kernel does.
 ///
 /// The max is taken without branches (`max` and a NaN flag): on real data which tap wins is
 /// unpredictable, and a mispredicted branch per tap cost more than the rest of the loop. The
-/// index, when wanted, is found afterwards as flex's loop would have left it: the first tap
+/// index is found afterwards as flex's loop would have left it: the first tap
 /// holding the max, or the last NaN.
 fn max_plane<T: KernelFloat + PartialOrd>(
     plane: &[T],
     geometry: &Planes,
     out: &mut [T],
-    mut indices: Option<&mut [i64]>,
+    indices: &mut [i64],
 ) {
     let (rows, columns) = (&geometry.rows, &geometry.columns);
     let width = columns.input;
@@ -252,10 +296,6 @@ fn max_plane<T: KernelFloat + PartialOrd>(
                     nan |= is_nan(value);
                 }
             }
-            let Some(indices) = indices.as_deref_mut() else {
-                out[oh * out_width + ow] = if nan { T::from_f64(f64::NAN) } else { best };
-                continue;
-            };
             let mut at = -1i64;
             'found: for (start, line) in lines() {
                 for iw in columns_at() {

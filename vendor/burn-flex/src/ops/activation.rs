@@ -39,6 +39,12 @@ impl ActivationOps<Flex> for Flex {
     }
 
     fn relu_backward(output: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
+        // CXR Lab patch: see `relu_backward_in_place_on_pool`.
+        #[cfg(feature = "rayon")]
+        let grad = match relu_backward_in_place_on_pool(&output, grad) {
+            Ok(done) => return done,
+            Err(grad) => grad,
+        };
         // Zero the gradient where the output was zero, but keep it for a NaN output:
         // the trait default masks with `float_lower_equal_elem(output, 0)`, which is
         // false for NaN.
@@ -1546,6 +1552,43 @@ mod tests {
         let gamma = flex_f64(vec![1.0; 4], &[4]);
         let _ = crate::ops::activation::layer_norm(t, gamma, None, 1e-5);
     }
+}
+
+/// ReLU's backward into a large f32 gradient that nothing else holds, in place and on rayon's
+/// pool, when the output is contiguous too; the gradient back if not (CXR Lab patch). As ReLU
+/// itself: one per batch norm of DenseNet, over its whole output.
+#[cfg(feature = "rayon")]
+fn relu_backward_in_place_on_pool(
+    output: &FlexTensor,
+    mut grad: FlexTensor,
+) -> Result<FlexTensor, FlexTensor> {
+    use rayon::prelude::*;
+    let n = grad.layout().num_elements();
+    let (Some((0, end)), Some((start, output_end))) = (
+        grad.layout().contiguous_offsets(),
+        output.layout().contiguous_offsets(),
+    ) else {
+        return Err(grad);
+    };
+    let in_place = grad.dtype() == DType::F32
+        && output.dtype() == DType::F32
+        && n >= PARALLEL_RELU_ELEMENTS
+        && output.layout().shape() == grad.layout().shape()
+        && end == output_end - start;
+    let Some(grads) = in_place.then(|| grad.try_storage_mut::<f32>()).flatten() else {
+        return Err(grad);
+    };
+    let outputs = &output.storage::<f32>()[start..output_end];
+    grads[..end]
+        .par_chunks_mut(64 * 1024)
+        .zip(outputs.par_chunks(64 * 1024))
+        .for_each(|(grads, outputs)| {
+            for (g, &out) in grads.iter_mut().zip(outputs) {
+                // Kept where the output was NaN, as in `relu_backward` below.
+                *g = if out.is_nan() || out > 0.0 { *g } else { 0.0 };
+            }
+        });
+    Ok(grad)
 }
 
 /// Elements from which an in-place ReLU runs on rayon's pool (CXR Lab patch).

@@ -1580,8 +1580,8 @@ fn relu_backward_in_place_on_pool(
     };
     let outputs = &output.storage::<f32>()[start..output_end];
     grads[..end]
-        .par_chunks_mut(64 * 1024)
-        .zip(outputs.par_chunks(64 * 1024))
+        .par_chunks_mut(POOL_CHUNK)
+        .zip(outputs.par_chunks(POOL_CHUNK))
         .for_each(|(grads, outputs)| {
             for (g, &out) in grads.iter_mut().zip(outputs) {
                 // Kept where the output was NaN, as in `relu_backward` below.
@@ -1594,6 +1594,10 @@ fn relu_backward_in_place_on_pool(
 /// Elements from which an in-place ReLU runs on rayon's pool (CXR Lab patch).
 #[cfg(feature = "rayon")]
 const PARALLEL_RELU_ELEMENTS: usize = 256 * 1024;
+
+/// Elements per chunk that a task of the in-place ReLUs takes (CXR Lab patch).
+#[cfg(feature = "rayon")]
+const POOL_CHUNK: usize = 64 * 1024;
 
 /// ReLU of a large f32 tensor that nothing else holds, in place and on rayon's pool; the
 /// tensor back if it is not one (CXR Lab patch). Every batch norm of DenseNet's inference is
@@ -1610,7 +1614,7 @@ fn relu_in_place_on_pool(mut tensor: FlexTensor) -> Result<FlexTensor, FlexTenso
     let Some(values) = in_place.then(|| tensor.try_storage_mut::<f32>()).flatten() else {
         return Err(tensor);
     };
-    values[..n].par_chunks_mut(64 * 1024).for_each(|chunk| {
+    values[..n].par_chunks_mut(POOL_CHUNK).for_each(|chunk| {
         for x in chunk {
             // NaN stays NaN, as in `relu` below.
             *x = if x.is_nan() || *x > 0.0 { *x } else { 0.0 };

@@ -186,11 +186,11 @@ pub(crate) fn gemm<T: KernelFloat>(
     }
     let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
     assert!(
-        k == 0 || lhs.0.len() > last(m, k, lhs.1, lhs.2),
+        lhs.0.len() > last(m, k, lhs.1, lhs.2),
         "gemm: lhs out of bounds"
     );
     assert!(
-        k == 0 || rhs.0.len() > last(k, n, rhs.1, rhs.2),
+        rhs.0.len() > last(k, n, rhs.1, rhs.2),
         "gemm: rhs out of bounds"
     );
     // SAFETY: lhs and rhs are bounds-checked above; the callers pass a dst pointer valid for

@@ -27,15 +27,7 @@ impl ActivationOps<Flex> for Flex {
             Ok(done) => return done,
             Err(tensor) => tensor,
         };
-        // `max` returns the non-NaN operand, which would map NaN to the bound.
-        // Testing `is_nan` first lets NaN propagate, as PyTorch does. `!(x <= 0.0)` is
-        // equivalent and compiles to the same code, but trips
-        // `clippy::neg_cmp_op_on_partial_ord`.
-        unary_op(
-            tensor,
-            |x: f32| if x.is_nan() || x > 0.0 { x } else { 0.0 },
-            |x: f64| if x.is_nan() || x > 0.0 { x } else { 0.0 },
-        )
+        unary_op(tensor, relu_of::<f32>, relu_of::<f64>)
     }
 
     fn relu_backward(output: FloatTensor<Flex>, grad: FloatTensor<Flex>) -> FloatTensor<Flex> {
@@ -45,14 +37,11 @@ impl ActivationOps<Flex> for Flex {
             Ok(done) => return done,
             Err(grad) => grad,
         };
-        // Zero the gradient where the output was zero, but keep it for a NaN output:
-        // the trait default masks with `float_lower_equal_elem(output, 0)`, which is
-        // false for NaN.
         binary_op(
             output,
             grad,
-            |out: f32, g| if out.is_nan() || out > 0.0 { g } else { 0.0 },
-            |out: f64, g| if out.is_nan() || out > 0.0 { g } else { 0.0 },
+            relu_gradient::<f32>,
+            relu_gradient::<f64>,
             None,
         )
     }
@@ -1584,8 +1573,7 @@ fn relu_backward_in_place_on_pool(
         .zip(outputs.par_chunks(POOL_CHUNK))
         .for_each(|(grads, outputs)| {
             for (g, &out) in grads.iter_mut().zip(outputs) {
-                // Kept where the output was NaN, as in `relu_backward` below.
-                *g = if out.is_nan() || out > 0.0 { *g } else { 0.0 };
+                *g = relu_gradient(out, *g);
             }
         });
     Ok(grad)
@@ -1616,9 +1604,33 @@ fn relu_in_place_on_pool(mut tensor: FlexTensor) -> Result<FlexTensor, FlexTenso
     };
     values[..n].par_chunks_mut(POOL_CHUNK).for_each(|chunk| {
         for x in chunk {
-            // NaN stays NaN, as in `relu` below.
-            *x = if x.is_nan() || *x > 0.0 { *x } else { 0.0 };
+            *x = relu_of(*x);
         }
     });
     Ok(tensor)
+}
+
+/// `max(x, 0)`, with NaN kept, as PyTorch does: `max` returns the non-NaN operand, which
+/// would map NaN to the bound. `!(x <= 0)` is equivalent and compiles to the same code, but
+/// trips `clippy::neg_cmp_op_on_partial_ord`. (Shared by `relu` and its in-place pool path,
+/// CXR Lab patch.)
+#[inline(always)]
+fn relu_of<F: num_traits::Float>(x: F) -> F {
+    if x.is_nan() || x > F::zero() {
+        x
+    } else {
+        F::zero()
+    }
+}
+
+/// ReLU's gradient `g` where its output `out` was positive or NaN, zero elsewhere, as the trait
+/// default, which masks with `float_lower_equal_elem(output, 0)` (false for NaN). (Shared by
+/// `relu_backward` and its in-place pool path, CXR Lab patch.)
+#[inline(always)]
+fn relu_gradient<F: num_traits::Float>(out: F, g: F) -> F {
+    if out.is_nan() || out > F::zero() {
+        g
+    } else {
+        F::zero()
+    }
 }

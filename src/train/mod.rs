@@ -1,6 +1,7 @@
 //! Training: losses and the steps that update a model.
 
 pub mod adam;
+mod adam_in_one_pass;
 pub mod augmenter;
 pub mod bench;
 pub mod checkpoint;

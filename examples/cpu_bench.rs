@@ -10,6 +10,7 @@ use cxr_lab::backend::cpu_device;
 use cxr_lab::train::bench::{run_case, standard_cases};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    cxr_lab::backend::run_cpu_kernels_on_this_thread();
     let reps: usize = match std::env::args().nth(1) {
         Some(n) => n.parse()?,
         None => 5,

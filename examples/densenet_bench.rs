@@ -90,6 +90,7 @@ struct Measurement {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = parse_args()?;
+    cxr_lab::backend::run_cpu_kernels_on_this_thread();
     if let Some((mode, size)) = options.child {
         let m = measure(mode, size, &options);
         // One line the parent parses.

@@ -26,6 +26,7 @@ struct Conv {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    cxr_lab::backend::run_cpu_kernels_on_this_thread();
     let mut args = std::env::args().skip(1);
     let size: usize = args.next().map_or(Ok(64), |s| s.parse())?;
     let batch: usize = args.next().map_or(Ok(8), |s| s.parse())?;

@@ -111,6 +111,27 @@ fn native_threads() -> usize {
     1
 }
 
+/// Makes the calling thread one of the threads of rayon's global pool, which flex's kernels run
+/// on (natively; it must come before anything uses the pool). Call it from the thread that runs
+/// the model, at the start of `main`. Returns whether it took effect (not if the pool was
+/// already built).
+///
+/// Why: otherwise the thread that runs the model hands each parallel op to the pool's threads
+/// (as many as cores) and sleeps until they are done; every op then pays a futex wake-up of the
+/// pool's threads and one of the caller, and ops too small to spread run on a core the pool's
+/// threads also want. As one of the pool's threads (rayon's `use_current_thread`; the count is
+/// unchanged, the caller included), the caller splits each op and works on a part itself while
+/// the others steal the rest. DenseNet121 training at 64² on 2 cores went from 28.1 / 30.0 /
+/// 25.0 to 32.5 / 32.2 / 28.7 images/s in alternating runs, with 10 % less CPU time and 25 MiB
+/// less peak memory. Other threads can still use the pool; they get the other threads.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn run_cpu_kernels_on_this_thread() -> bool {
+    rayon::ThreadPoolBuilder::new()
+        .use_current_thread()
+        .build_global()
+        .is_ok()
+}
+
 /// The CPU device: burn's `flex` backend, which trains DenseNet121 ~28x faster than `ndarray`
 /// on these machines (see `../shared/RECIPES.md`) and also runs on wasm32.
 pub fn cpu_device() -> Device {

@@ -34,6 +34,7 @@ use cxr_lab::train::smoke_step::SmokeTrainer;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
+    cxr_lab::backend::run_cpu_kernels_on_this_thread();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("smoke") => match smoke(&args[1..]) {

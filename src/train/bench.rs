@@ -9,6 +9,7 @@ use burn::module::Module as _;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::adam::PathAdam;
 use super::loss::binary_cross_entropy_with_logits;
 use crate::model::densenet::DenseNetConfig;
 use crate::model::init::seeded_on;
@@ -92,7 +93,8 @@ pub fn run_case(
         .collect();
 
     let mut model = seeded_on(1, &autodiff, |cpu| case.model.init(cpu));
-    let mut optimizer = AdamConfig::new().init();
+    // The app's optimizer (the trainer's), not burn's `ModuleOptimizer`.
+    let mut optimizer = PathAdam::new(&AdamConfig::new());
     let mut train_ms = Vec::with_capacity(reps);
     for rep in 0..=reps {
         let start = now();

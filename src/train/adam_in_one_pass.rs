@@ -66,8 +66,9 @@ pub(crate) fn applies(tensors: &[&Tensor<1>]) -> bool {
 }
 
 /// One Adam step of `value` with gradient `grad` and the moments so far (`None` before the
-/// first step). The reads are synchronous: only for tensors on the CPU, where they are copies
-/// at most (none for the moments, which nothing else holds).
+/// first step). The reads are synchronous: only for tensors on the CPU, where they move the
+/// memory out when nothing else holds it (the moments; the value, whose place in the module
+/// `PathAdam` fills with an empty tensor meanwhile) and copy it otherwise.
 pub(crate) fn step(
     hyper: Hyper,
     learning_rate: f64,

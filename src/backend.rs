@@ -123,7 +123,9 @@ fn native_threads() -> usize {
 /// unchanged, the caller included), the caller splits each op and works on a part itself while
 /// the others steal the rest. DenseNet121 training at 64² on 2 cores went from 28.1 / 30.0 /
 /// 25.0 to 32.5 / 32.2 / 28.7 images/s in alternating runs, with 10 % less CPU time and 25 MiB
-/// less peak memory. Other threads can still use the pool; they get the other threads.
+/// less peak memory. Other threads can still use the pool; they get its other threads (with
+/// `RAYON_NUM_THREADS=1` there are none, and their parallel ops wait until this thread calls
+/// into rayon: `cxr` and the benchmarks run all their tensor work on this one thread).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn run_cpu_kernels_on_this_thread() -> bool {
     rayon::ThreadPoolBuilder::new()

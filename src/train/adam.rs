@@ -21,11 +21,11 @@ use super::adam_in_one_pass::{self, Hyper};
 
 /// One parameter's Adam moments, flattened (the parameter's shape gives them back their rank).
 #[derive(Clone)]
-struct Moments {
+pub(super) struct Moments {
     /// Steps taken (Adam's `t`, for the bias correction).
-    time: usize,
-    first: Tensor<1>,
-    second: Tensor<1>,
+    pub time: usize,
+    pub first: Tensor<1>,
+    pub second: Tensor<1>,
 }
 
 /// Adam whose state can be saved and restored; see the module doc.
@@ -71,13 +71,13 @@ impl PathAdam {
             taken: Vec::new(),
         };
         let module = module.map(&mut taker);
-        let taken = taker.taken;
         let mut values = HashMap::new();
-        for (taken, value, moments) in step_all(&self.adam, self.hyper, learning_rate, taken) {
+        for (place, value, moments) in step_all(&self.adam, self.hyper, learning_rate, taker.taken)
+        {
             if let Some(moments) = moments {
-                self.states.insert(taken.path, moments);
+                self.states.insert(place.path.clone(), moments);
             }
-            values.insert(taken.id, (value, taken.shape, taken.require_grad));
+            values.insert(place.id, (place, value));
         }
         module.map(&mut Putter { values })
     }
@@ -147,19 +147,17 @@ impl PathAdam {
     }
 }
 
-/// One parameter to step: its value and gradient flattened, and its moments so far.
+/// One parameter to step: where it goes back, its value and gradient flattened, and its
+/// moments so far.
 struct Taken {
-    id: ParamId,
-    path: String,
+    place: Place,
     value: Tensor<1>,
     grad: Tensor<1>,
     moments: Option<Moments>,
-    /// What the value is put back as.
-    shape: Shape,
-    require_grad: bool,
 }
 
-/// Where a taken parameter goes back to (its id, path, shape), stepped.
+/// Where a taken parameter goes back to, stepped: its id, path, shape and whether it requires
+/// a gradient.
 struct Place {
     id: ParamId,
     path: String,
@@ -180,32 +178,25 @@ fn step_all(
         .first()
         .is_some_and(|t| crate::backend::runs_on_cpu(&t.value.device()));
     let step = |taken: Taken| {
-        let place = Place {
-            id: taken.id,
-            path: taken.path,
-            shape: taken.shape,
-            require_grad: taken.require_grad,
-        };
+        let Taken {
+            place,
+            value,
+            grad,
+            moments,
+        } = taken;
         if let Some(hyper) = hyper.filter(|_| on_cpu) {
-            let moments = taken.moments.as_ref();
-            let mut tensors = vec![&taken.value, &taken.grad];
-            tensors.extend(moments.iter().flat_map(|m| [&m.first, &m.second]));
-            if adam_in_one_pass::applies(&tensors) {
-                let moments = taken.moments.map(|m| (m.time, m.first, m.second));
-                let stepped =
-                    adam_in_one_pass::step(hyper, learning_rate, taken.value, taken.grad, moments);
-                let moments = Moments {
-                    time: stepped.time,
-                    first: stepped.first,
-                    second: stepped.second,
-                };
-                return (place, stepped.value, Some(moments));
+            let tensors = [&value, &grad]
+                .into_iter()
+                .chain(moments.iter().flat_map(|m| [&m.first, &m.second]));
+            if adam_in_one_pass::applies(tensors) {
+                let (value, moments) =
+                    adam_in_one_pass::step(hyper, learning_rate, value, grad, moments);
+                return (place, value, Some(moments));
             }
         }
-        let state = taken
-            .moments
-            .map(|m| AdamState::new(AdaptiveMomentumState::new(m.time, m.first, m.second)));
-        let (value, state) = adam.step(learning_rate, taken.value, taken.grad, state);
+        let state =
+            moments.map(|m| AdamState::new(AdaptiveMomentumState::new(m.time, m.first, m.second)));
+        let (value, state) = adam.step(learning_rate, value, grad, state);
         let moments = state.map(|state| Moments {
             time: state.momentum.time,
             first: state.momentum.moment_1,
@@ -255,15 +246,17 @@ impl ModuleMapper for Taker<'_> {
                 tensor.clone()
             };
             self.taken.push(Taken {
-                id,
                 moments: self.states.remove(&path),
-                path,
+                place: Place {
+                    id,
+                    path,
+                    shape,
+                    require_grad,
+                },
                 // As burn's ModuleOptimizer: the step works on the tensor without its autodiff
                 // node.
                 value: tensor.inner().reshape([len]),
                 grad: grad.reshape([len]),
-                shape,
-                require_grad,
             });
             return Param::from_mapped_value(id, in_place, mapper);
         }
@@ -273,18 +266,18 @@ impl ModuleMapper for Taker<'_> {
 
 /// Walks a module again, putting each stepped parameter back in its shape.
 struct Putter {
-    /// Each stepped value (flattened), its shape, and whether it requires a gradient.
-    values: HashMap<ParamId, (Tensor<1>, Shape, bool)>,
+    /// Each stepped value (flattened), and where it goes.
+    values: HashMap<ParamId, (Place, Tensor<1>)>,
 }
 
 impl ModuleMapper for Putter {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
-        let Some((value, shape, require_grad)) = self.values.remove(&id) else {
+        let Some((place, value)) = self.values.remove(&id) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let mut updated = Tensor::from_inner(value.reshape(shape));
-        if require_grad {
+        let mut updated = Tensor::from_inner(value.reshape(place.shape));
+        if place.require_grad {
             updated = updated.require_grad();
         }
         Param::from_mapped_value(id, updated, mapper)

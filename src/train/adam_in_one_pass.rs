@@ -11,6 +11,8 @@ use burn::optim::AdamConfig;
 use burn::tensor::{DType, Tensor, TensorData};
 use serde::Deserialize;
 
+use super::adam::Moments;
+
 /// The hyper-parameters the one-pass step needs, read from an [`AdamConfig`] (whose fields are
 /// private) through its serde form.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -52,36 +54,29 @@ impl Hyper {
     }
 }
 
-/// A parameter stepped: its new value and moments (flattened), and the steps taken.
-pub(crate) struct Stepped {
-    pub value: Tensor<1>,
-    pub first: Tensor<1>,
-    pub second: Tensor<1>,
-    pub time: usize,
-}
-
 /// Whether [`step`] takes these tensors: all f32 (what flex runs without conversion).
-pub(crate) fn applies(tensors: &[&Tensor<1>]) -> bool {
-    tensors.iter().all(|t| t.dtype() == DType::F32)
+pub(crate) fn applies<'a>(tensors: impl IntoIterator<Item = &'a Tensor<1>>) -> bool {
+    tensors.into_iter().all(|t| t.dtype() == DType::F32)
 }
 
 /// One Adam step of `value` with gradient `grad` and the moments so far (`None` before the
 /// first step). The reads are synchronous: only for tensors on the CPU, where they move the
 /// memory out when nothing else holds it (the moments; the value, whose place in the module
-/// `PathAdam` fills with an empty tensor meanwhile) and copy it otherwise.
+/// `PathAdam` fills with an empty tensor meanwhile) and copy it otherwise. Returns the new value
+/// and moments, flattened.
 pub(crate) fn step(
     hyper: Hyper,
     learning_rate: f64,
     value: Tensor<1>,
     grad: Tensor<1>,
-    moments: Option<(usize, Tensor<1>, Tensor<1>)>,
-) -> Stepped {
+    moments: Option<Moments>,
+) -> (Tensor<1>, Moments) {
     let device = value.device();
     let len = value.dims()[0];
     let mut value = f32s(value);
     let grad = f32s(grad);
     let (time, mut first, mut second, started) = match moments {
-        Some((time, first, second)) => (time + 1, f32s(first), f32s(second), true),
+        Some(m) => (m.time + 1, f32s(m.first), f32s(m.second), true),
         None => (1, vec![0.0; len], vec![0.0; len], false),
     };
 
@@ -119,12 +114,12 @@ pub(crate) fn step(
     }
 
     let tensor = |values: Vec<f32>| Tensor::<1>::from_data(TensorData::new(values, [len]), &device);
-    Stepped {
-        value: tensor(value),
+    let moments = Moments {
+        time,
         first: tensor(first),
         second: tensor(second),
-        time,
-    }
+    };
+    (tensor(value), moments)
 }
 
 /// A CPU tensor's f32 values (moved out where nothing else holds them).

@@ -167,3 +167,107 @@ async fn the_batch_augmentation_agrees_on_webgpu_and_cpu() {
         "{differ} pixels differ, worst {worst}"
     );
 }
+
+/// A matrix in a `Vec`, element (i, j) at `i · row_stride + j · col_stride`: row-major or
+/// column-major.
+struct Strided {
+    values: Vec<f32>,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl Strided {
+    fn new(rows: usize, cols: usize, column_major: bool, seed: &mut u32) -> Self {
+        let values = (0..rows * cols)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (*seed >> 8) as f32 / (1 << 23) as f32 - 1.0
+            })
+            .collect();
+        let (row_stride, col_stride) = if column_major { (1, rows) } else { (cols, 1) };
+        Self {
+            values,
+            row_stride,
+            col_stride,
+        }
+    }
+
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.values[i * self.row_stride + j * self.col_stride]
+    }
+}
+
+/// gemm's wasm SIMD128 micro-kernels (replaced in `vendor/gemm-f32`) against the defining sums
+/// in f64: `dst = alpha · dst + beta · lhs · rhs` (`dst` not read without `read_dst`), for
+/// whole and partial 8x4 tiles, one or several k-blocks, and row- and column-major operands.
+#[wasm_bindgen_test]
+// gemm's API takes raw pointers with strides; each matrix is a whole `Vec` of its shape.
+#[allow(unsafe_code)]
+fn gemms_simd128_kernels_compute_the_defining_sums() {
+    let mut seed = 7;
+    let shapes = [
+        (1, 1, 1),
+        (8, 4, 1),
+        (13, 7, 5),
+        (35, 77, 130),
+        (128, 16, 700),
+        (4, 128, 300),
+    ];
+    for (m, n, k) in shapes {
+        for layout in 0..8u8 {
+            let [dst_cm, lhs_cm, rhs_cm] = [0, 1, 2].map(|bit| layout >> bit & 1 == 1);
+            let lhs = Strided::new(m, k, lhs_cm, &mut seed);
+            let rhs = Strided::new(k, n, rhs_cm, &mut seed);
+            for (read_dst, alpha, beta) in [(false, 0.0, 1.0), (true, 1.0, 1.0), (true, 0.5, -2.0)]
+            {
+                let mut dst = Strided::new(m, n, dst_cm, &mut seed);
+                let before = dst.values.clone();
+                // SAFETY: each operand's pointer and strides address only its own `Vec`, of
+                // its shape's length; `dst` is not aliased.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        dst.values.as_mut_ptr(),
+                        dst.col_stride as isize,
+                        dst.row_stride as isize,
+                        read_dst,
+                        lhs.values.as_ptr(),
+                        lhs.col_stride as isize,
+                        lhs.row_stride as isize,
+                        rhs.values.as_ptr(),
+                        rhs.col_stride as isize,
+                        rhs.row_stride as isize,
+                        alpha,
+                        beta,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for (i, j) in (0..m).flat_map(|i| (0..n).map(move |j| (i, j))) {
+                    let old = f64::from(before[i * dst.row_stride + j * dst.col_stride]);
+                    let (sum, scale) = (0..k).fold((0.0, 0.0), |(sum, scale), p| {
+                        let term = f64::from(lhs.at(i, p)) * f64::from(rhs.at(p, j));
+                        (sum + term, scale + term.abs())
+                    });
+                    let kept = if read_dst {
+                        f64::from(alpha) * old
+                    } else {
+                        0.0
+                    };
+                    let want = kept + f64::from(beta) * sum;
+                    let got = f64::from(dst.at(i, j));
+                    let tolerance = 1e-5 * (kept.abs() + f64::from(beta.abs()) * scale) + 1e-30;
+                    assert!(
+                        (got - want).abs() <= tolerance,
+                        "{m}x{n}x{k}, layout {layout:03b}, read_dst {read_dst}, alpha {alpha}, \
+                         beta {beta}: ({i}, {j}) is {got}, not {want}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -388,5 +388,7 @@ mod tests {
     }
 }
 
+pub mod fused;
+
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod flex_kernel_tests;

@@ -20,6 +20,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, Pa
 use burn::tensor::activation::{relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use crate::backend::fused::batch_norm_relu;
 use crate::backend::runs_on_cpu;
 
 /// Configuration of [`DenseNet`]. Defaults are DenseNet121's (torchvision `densenet121`).
@@ -249,7 +250,7 @@ impl DenseNetFeatures {
     /// - output: `[batch, num_features, h, w]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let x = self.conv0.forward(images); // [B, init, H/2, W/2]
-        let x = relu(self.norm0.forward(x));
+        let x = batch_norm_relu(&self.norm0, x);
         let mut x = self.pool0.forward(x); // [B, init, H/4, W/4]
         for (i, block) in self.denseblocks.iter().enumerate() {
             x = block.forward(x); // [B, C + layers·k, h, w]
@@ -318,8 +319,8 @@ impl DenseLayer {
     /// - `x`: `[batch, c, h, w]`
     /// - output: `[batch, growth_rate, h, w]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv1.forward(relu(self.norm1.forward(x))); // [B, bn_size·k, h, w]
-        self.conv2.forward(relu(self.norm2.forward(x))) // [B, k, h, w]
+        let x = self.conv1.forward(batch_norm_relu(&self.norm1, x)); // [B, bn_size·k, h, w]
+        self.conv2.forward(batch_norm_relu(&self.norm2, x)) // [B, k, h, w]
     }
 }
 
@@ -329,7 +330,7 @@ impl Transition {
     /// - output: `[batch, c / 2, h / 2, w / 2]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.pool
-            .forward(self.conv.forward(relu(self.norm.forward(x))))
+            .forward(self.conv.forward(batch_norm_relu(&self.norm, x)))
     }
 }
 

@@ -189,14 +189,18 @@ fn gradient_sums<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
 }
 
 /// `out = (x − centre) · scale + offset` over a run, `coefficients` = `[centre, scale,
-/// offset]`; writes every element of `out`.
+/// offset]`, then with `relu` ReLU of it as flex's `relu` computes it (NaN kept, −0 and below
+/// to +0); writes every element of `out`.
 #[cfg_attr(feature = "simd", macerator::with_simd)]
 fn affine_run<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
     x: &[T],
     coefficients: [T; 3],
+    relu: bool,
     out: &mut [MaybeUninit<T>],
 ) {
     let [centre, scale, offset] = coefficients;
+    // `y ≤ 0` is false for NaN, which stays.
+    let relu_of = |y: T| if relu && y <= T::ZERO { T::ZERO } else { y };
     assert_eq!(x.len(), out.len(), "affine_run: runs of different lengths");
     #[allow(unused_mut)]
     let mut i = 0;
@@ -206,20 +210,21 @@ fn affine_run<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
         let lanes = T::lanes::<S>();
         let (centre, scale, offset) =
             (centre.splat::<S>(), scale.splat::<S>(), offset.splat::<S>());
+        let zero = T::ZERO.splat::<S>();
         while i + lanes <= x.len() {
             // SAFETY: `i + lanes ≤ x.len() = out.len()`; a `MaybeUninit<T>` is laid out as a `T`.
             unsafe {
                 let v = vload_unaligned::<S, T>(x.as_ptr().add(i));
-                vstore_unaligned(
-                    out.as_mut_ptr().add(i).cast::<T>(),
-                    (v - centre).mul_add(scale, offset),
-                );
+                let y = (v - centre).mul_add(scale, offset);
+                // `y ≤ 0` is false for NaN, which stays.
+                let y = if relu { y.le(zero).select(zero, y) } else { y };
+                vstore_unaligned(out.as_mut_ptr().add(i).cast::<T>(), y);
             }
             i += lanes;
         }
     }
     for (slot, &v) in out[i..].iter_mut().zip(&x[i..]) {
-        slot.write((v - centre) * scale + offset);
+        slot.write(relu_of((v - centre) * scale + offset));
     }
 }
 
@@ -280,11 +285,22 @@ fn statistics<T: VectorFloat>(x: &[T], dims: Dims) -> Vec<(f64, f64)> {
     })
 }
 
-/// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel.
-fn affine<T: VectorFloat>(x: &[T], dims: Dims, centre: &[T], scale: &[T], offset: &[T]) -> Vec<T> {
+/// `out = scale[c] · (x − centre[c]) + offset[c]`, channel by channel, and with `relu` ReLU
+/// of it.
+fn affine<T: VectorFloat>(
+    x: &[T],
+    dims: Dims,
+    [centre, scale, offset]: [&[T]; 3],
+    relu: bool,
+) -> Vec<T> {
     let write = |i: usize, out: &mut [MaybeUninit<T>]| {
         let (b, c) = (i / dims.channels, i % dims.channels);
-        affine_run(dims.run(x, b, c), [centre[c], scale[c], offset[c]], out);
+        affine_run(
+            dims.run(x, b, c),
+            [centre[c], scale[c], offset[c]],
+            relu,
+            out,
+        );
     };
     // SAFETY: `affine_run` writes every element of its run (whose length it asserts).
     unsafe { written_in_chunks(dims.len(), dims.spatial, runs_per_task(dims.spatial), write) }
@@ -303,9 +319,36 @@ pub(crate) fn batch_norm(
     variance: FlexTensor,
     epsilon: f64,
 ) -> FlexTensor {
+    inference(x, [gamma, beta, mean, variance], epsilon, false)
+}
+
+/// `relu(batch_norm(x, …))` with given statistics (inference), in one pass: the same values as
+/// flex's `relu` of flex's `batch_norm`, without writing batch norm's output and reading it
+/// back. burn has no fused op for it; a model calls this on the CPU through the tensor's `Flex`
+/// primitive (as DenseNet's layers do, where the ReLU's pass over each batch norm's whole
+/// output was ~3–4 % of inference).
+pub fn batch_norm_relu(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    inference(x, [gamma, beta, mean, variance], epsilon, true)
+}
+
+/// Batch norm with given statistics, and with `relu` ReLU of it.
+fn inference(
+    x: FlexTensor,
+    [gamma, beta, mean, variance]: [FlexTensor; 4],
+    epsilon: f64,
+    relu: bool,
+) -> FlexTensor {
     fn run<T: VectorFloat>(
         [x, gamma, beta, mean, variance]: [FlexTensor; 5],
         epsilon: f64,
+        relu: bool,
     ) -> FlexTensor {
         let shape = x.layout().shape().clone();
         let (gamma, beta) = (values::<T>(gamma), values::<T>(beta));
@@ -317,13 +360,16 @@ pub(crate) fn batch_norm(
         let scale: Vec<T> = (0..dims.channels)
             .map(|c| T::from_f64(gamma[c].to_f64() / (variance[c].to_f64() + epsilon).sqrt()))
             .collect();
-        tensor(affine(x.storage::<T>(), dims, &mean, &scale, &beta), shape)
+        tensor(
+            affine(x.storage::<T>(), dims, [&mean, &scale, &beta], relu),
+            shape,
+        )
     }
     in_float_type(
         "batch_norm",
         [x, gamma, beta, mean, variance],
-        |t| run::<f32>(t, epsilon),
-        |t| run::<f64>(t, epsilon),
+        |t| run::<f32>(t, epsilon, relu),
+        |t| run::<f64>(t, epsilon, relu),
         |r, back| back(r),
     )
 }
@@ -349,7 +395,7 @@ pub(crate) fn batch_norm_train(
             .collect();
         let channels = Shape::new([dims.channels]);
         [
-            tensor(affine(data, dims, &mean, &scale, &beta), shape),
+            tensor(affine(data, dims, [&mean, &scale, &beta], false), shape),
             tensor(mean, channels.clone()),
             tensor(variance, channels),
         ]

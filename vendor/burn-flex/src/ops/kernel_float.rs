@@ -19,6 +19,7 @@ pub(crate) trait KernelFloat:
     + Send
     + Sync
     + 'static
+    + PartialOrd
     + core::ops::Add<Output = Self>
     + core::ops::Sub<Output = Self>
     + core::ops::Mul<Output = Self>
@@ -62,6 +63,8 @@ pub(crate) trait VectorFloat:
     + macerator::VMul
     + macerator::VMulAdd
     + macerator::ReduceAdd
+    + macerator::VOrd
+    + macerator::VSelect
 {
 }
 #[cfg(feature = "simd")]
@@ -72,6 +75,8 @@ impl<T> VectorFloat for T where
         + macerator::VMul
         + macerator::VMulAdd
         + macerator::ReduceAdd
+        + macerator::VOrd
+        + macerator::VSelect
 {
 }
 #[cfg(not(feature = "simd"))]

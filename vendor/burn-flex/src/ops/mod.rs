@@ -91,6 +91,8 @@ pub(crate) fn float_storage_as_f32(tensor: &FlexTensor) -> Cow<'_, [f32]> {
 pub mod activation;
 pub mod attention;
 mod batch_norm;
+// CXR Lab patch: batch norm and ReLU in one pass, for models to call on the CPU.
+pub use batch_norm::batch_norm_relu;
 pub mod binary;
 mod bool;
 pub mod cat;

@@ -3,6 +3,7 @@
 //! everywhere else (under autodiff, on wgpu).
 
 use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
 use burn::nn::BatchNorm;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
@@ -28,13 +29,8 @@ pub fn batch_norm_relu<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor
         "batch_norm_relu: {features} features, input {:?}",
         x.dims()
     );
-    let on_flex = |t: Tensor<1>| {
-        t.try_into_primitive::<Flex>()
-            .expect("the CPU device's tensors are flex's")
-    };
     let output = burn::backend::flex::ops::batch_norm_relu(
-        x.try_into_primitive::<Flex>()
-            .expect("the CPU device's tensors are flex's"),
+        on_flex(x),
         on_flex(norm.gamma.val()),
         on_flex(norm.beta.val()),
         on_flex(norm.running_mean.value().to_device(&device)),
@@ -42,6 +38,13 @@ pub fn batch_norm_relu<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor
         norm.epsilon,
     );
     Tensor::from_primitive::<Flex>(output)
+}
+
+/// The flex tensor under a tensor on the CPU device.
+fn on_flex<const D: usize>(tensor: Tensor<D>) -> FlexTensor {
+    tensor
+        .try_into_primitive::<Flex>()
+        .expect("the CPU device's tensors are flex's")
 }
 
 #[cfg(test)]
@@ -93,25 +96,24 @@ mod tests {
             let mut norm = norm.clone();
             let [_, c, _, _] = x.dims();
             if c != channels {
-                norm.gamma = norm.gamma.map(|t| t.slice([0..c]));
-                norm.beta = norm.beta.map(|t| t.slice([0..c]));
+                norm.gamma = norm.gamma.map(|t| t.narrow(0, 0, c));
+                norm.beta = norm.beta.map(|t| t.narrow(0, 0, c));
                 norm.running_mean =
-                    burn::module::RunningState::new(norm.running_mean.value().slice([0..c]));
+                    burn::module::RunningState::new(norm.running_mean.value().narrow(0, 0, c));
                 norm.running_var =
-                    burn::module::RunningState::new(norm.running_var.value().slice([0..c]));
+                    burn::module::RunningState::new(norm.running_var.value().narrow(0, 0, c));
             }
             let fused = bits(batch_norm_relu(&norm, x.clone()));
             let composed = bits(relu(norm.forward(x.clone())));
             assert_eq!(fused, composed, "{c} channels");
             // The kernel itself, called directly (the function above could have composed).
-            let flex = |t: Tensor<1>| t.try_into_primitive::<Flex>().expect("flex");
             let direct = bits(Tensor::from_primitive::<Flex>(
                 burn::backend::flex::ops::batch_norm_relu(
-                    x.try_into_primitive::<Flex>().expect("flex"),
-                    flex(norm.gamma.val()),
-                    flex(norm.beta.val()),
-                    flex(norm.running_mean.value()),
-                    flex(norm.running_var.value()),
+                    on_flex(x),
+                    on_flex(norm.gamma.val()),
+                    on_flex(norm.beta.val()),
+                    on_flex(norm.running_mean.value()),
+                    on_flex(norm.running_var.value()),
                     norm.epsilon,
                 ),
             ));

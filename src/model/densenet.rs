@@ -328,9 +328,15 @@ impl Transition {
     /// # Shapes
     /// - `x`: `[batch, c, h, w]`
     /// - output: `[batch, c / 2, h / 2, w / 2]`
+    ///
+    /// torchvision's order is norm, ReLU, convolution, pool. The 1x1 convolution is the same
+    /// linear map at every pixel and the pool a mean of pixels, so the two commute (the pool's
+    /// window has no padding): pooling first gives the same output from a quarter of the
+    /// convolution's work. The three transitions' convolutions were 11 % of DenseNet121's
+    /// multiply-adds at any input size (15 % with the 3x3 convolutions by Winograd).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool
-            .forward(self.conv.forward(batch_norm_relu(&self.norm, x)))
+        self.conv
+            .forward(self.pool.forward(batch_norm_relu(&self.norm, x)))
     }
 }
 
@@ -407,6 +413,61 @@ mod tests {
         let grown = block.forward(x.clone());
         assert_eq!(grown.dims(), [3, 6 + 3 * 4, 5, 7]);
         assert_eq!(read(grown), read(block.forward_concatenating(x)));
+    }
+
+    #[test]
+    fn a_transition_pooling_first_equals_torchvisions_order() {
+        // torchvision's transition: norm, ReLU, convolution, then pool. Outputs and the
+        // gradients of the input and the convolution's weight (under autodiff) must agree, on
+        // an even and on an odd size (the pool drops the last row and column).
+        let device = cpu_device().autodiff();
+        let transition = Transition {
+            norm: BatchNormConfig::new(6).init(&device),
+            conv: conv(6, 3, 1, 1, 0, &device),
+            pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+        };
+        let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().expect("f32 data");
+        for [h, w] in [[6, 8], [5, 7]] {
+            let x = Tensor::<4>::random([2, 6, h, w], Distribution::Normal(0.0, 1.0), &device)
+                .require_grad();
+            let textbook = transition.pool.forward(
+                transition
+                    .conv
+                    .forward(relu(transition.norm.forward(x.clone()))),
+            );
+            let pooled_first = transition.forward(x.clone());
+            assert_eq!(pooled_first.dims(), [2, 3, h / 2, w / 2]);
+            let weights =
+                Tensor::<4>::random(pooled_first.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let gradients = |y: Tensor<4>| {
+                let grads = (y * weights.clone()).sum().backward();
+                let dx = x.grad(&grads).expect("input gradient");
+                let dw = transition
+                    .conv
+                    .weight
+                    .grad(&grads)
+                    .expect("weight gradient");
+                (
+                    read(dx),
+                    dw.into_data().try_to_vec::<f32>().expect("f32 data"),
+                )
+            };
+            let (want_dx, want_dw) = gradients(textbook.clone());
+            let (got_dx, got_dw) = gradients(pooled_first.clone());
+            for (what, got, want) in [
+                ("output", read(pooled_first), read(textbook)),
+                ("input gradient", got_dx, want_dx),
+                ("weight gradient", got_dw, want_dw),
+            ] {
+                assert_eq!(got.len(), want.len(), "{what}");
+                for (g, e) in got.iter().zip(&want) {
+                    assert!(
+                        (g - e).abs() <= 1e-5 * (1.0 + e.abs()),
+                        "{what}: {g} vs {e}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

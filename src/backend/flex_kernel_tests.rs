@@ -257,7 +257,8 @@ fn offset_channels(dims: [usize; 3], spacing: f32, seed: u64) -> Vec<f32> {
 fn batch_norm_matches_its_formula_in_training_and_inference() {
     let device = cpu_device();
     let epsilon = 1e-5;
-    for (n, shape) in [[4, 6, 5, 7], [3, 5, 1, 1], [2, 3, 40, 33]]
+    // The last shape's images are written in two chunks of 3 channels each.
+    for (n, shape) in [[4, 6, 5, 7], [3, 5, 1, 1], [2, 3, 40, 33], [2, 6, 64, 100]]
         .into_iter()
         .enumerate()
     {
@@ -297,24 +298,46 @@ fn batch_norm_matches_its_formula_in_training_and_inference() {
 
         // Inference with running statistics other than the batch's own.
         let running: Vec<(f64, f64)> = stats.iter().map(|&(m, v)| (m + 0.25, v * 1.5)).collect();
-        let inferred = batch_norm(
-            tensor(x.clone(), shape, &device),
-            tensor(gamma.clone(), [channels], &device),
-            tensor(beta.clone(), [channels], &device),
-            tensor(
-                running.iter().map(|s| s.0 as f32).collect(),
-                [channels],
-                &device,
-            ),
-            tensor(
-                running.iter().map(|s| s.1 as f32).collect(),
-                [channels],
-                &device,
-            ),
-            epsilon,
-        );
+        let infer = |x: Tensor<4>| {
+            batch_norm(
+                x,
+                tensor(gamma.clone(), [channels], &device),
+                tensor(beta.clone(), [channels], &device),
+                tensor(
+                    running.iter().map(|s| s.0 as f32).collect(),
+                    [channels],
+                    &device,
+                ),
+                tensor(
+                    running.iter().map(|s| s.1 as f32).collect(),
+                    [channels],
+                    &device,
+                ),
+                epsilon,
+            )
+        };
+        let inferred = infer(tensor(x.clone(), shape, &device));
         let error = relative_error(&read(inferred), &expected(&running));
         assert!(error < 1e-5, "shape {n}: inference off by {error:e}");
+
+        // The same on a view of the leading channels of a wider tensor (as a dense block's
+        // buffer is read), whose images lie further apart than its own channels make.
+        let extra = 3;
+        let image = channels * spatial;
+        let wide: Vec<f32> = (0..shape[0])
+            .flat_map(|b| {
+                let junk = (0..extra * spatial).map(|i| i as f32);
+                x[b * image..][..image].iter().copied().chain(junk)
+            })
+            .collect();
+        let [batch, _, height, width] = shape;
+        let wide = tensor(wide, [batch, channels + extra, height, width], &device);
+        let inferred = infer(wide.slice([0..batch, 0..channels]));
+        let error = relative_error(&read(inferred), &expected(&running));
+        assert!(
+            error < 1e-5,
+            "shape {n}: inference on a view off by {error:e}"
+        );
     }
 }
 

@@ -188,43 +188,52 @@ fn gradient_sums<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
     totals
 }
 
-/// `out = (x − centre) · scale + offset` over a run, `coefficients` = `[centre, scale,
-/// offset]`, then with `relu` ReLU of it as flex's `relu` computes it (NaN kept, −0 and below
-/// to +0); writes every element of `out`.
+/// `out = (x − centre) · scale + offset` over consecutive runs of `run` values, run `k` with
+/// `coefficients[k]` = `[centre, scale, offset]`, then with `relu` ReLU of it as flex's `relu`
+/// computes it (NaN kept, −0 and below to +0); writes every element of `out`. Several runs per
+/// call: in the late dense blocks a run is 4 to 16 values, and a call per run cost more than
+/// the run's arithmetic (in the browser above all).
 #[cfg_attr(feature = "simd", macerator::with_simd)]
-fn affine_run<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
+fn affine_runs<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
     x: &[T],
-    coefficients: [T; 3],
+    run: usize,
+    coefficients: &[[T; 3]],
     relu: bool,
     out: &mut [MaybeUninit<T>],
 ) {
-    let [centre, scale, offset] = coefficients;
-    // `y ≤ 0` is false for NaN, which stays.
-    let relu_of = |y: T| if relu && y <= T::ZERO { T::ZERO } else { y };
-    assert_eq!(x.len(), out.len(), "affine_run: runs of different lengths");
-    #[allow(unused_mut)]
-    let mut i = 0;
-    #[cfg(feature = "simd")]
-    {
-        use macerator::{vload_unaligned, vstore_unaligned};
-        let lanes = T::lanes::<S>();
-        let (centre, scale, offset) =
-            (centre.splat::<S>(), scale.splat::<S>(), offset.splat::<S>());
-        let zero = T::ZERO.splat::<S>();
-        while i + lanes <= x.len() {
-            // SAFETY: `i + lanes ≤ x.len() = out.len()`; a `MaybeUninit<T>` is laid out as a `T`.
-            unsafe {
-                let v = vload_unaligned::<S, T>(x.as_ptr().add(i));
-                let y = (v - centre).mul_add(scale, offset);
-                // `y ≤ 0` is false for NaN, which stays.
-                let y = if relu { y.le(zero).select(zero, y) } else { y };
-                vstore_unaligned(out.as_mut_ptr().add(i).cast::<T>(), y);
+    assert_eq!(x.len(), out.len(), "affine_runs: input and output differ");
+    assert_eq!(x.len(), run * coefficients.len(), "affine_runs: other runs");
+    let runs = x
+        .chunks_exact(run.max(1))
+        .zip(out.chunks_exact_mut(run.max(1)));
+    for ((x, out), &[centre, scale, offset]) in runs.zip(coefficients) {
+        // `y ≤ 0` is false for NaN, which stays.
+        let relu_of = |y: T| if relu && y <= T::ZERO { T::ZERO } else { y };
+        #[allow(unused_mut)]
+        let mut i = 0;
+        #[cfg(feature = "simd")]
+        {
+            use macerator::{vload_unaligned, vstore_unaligned};
+            let lanes = T::lanes::<S>();
+            let (centre, scale, offset) =
+                (centre.splat::<S>(), scale.splat::<S>(), offset.splat::<S>());
+            let zero = T::ZERO.splat::<S>();
+            while i + lanes <= x.len() {
+                // SAFETY: `i + lanes ≤ x.len() = out.len()`; a `MaybeUninit<T>` is laid out as a
+                // `T`.
+                unsafe {
+                    let v = vload_unaligned::<S, T>(x.as_ptr().add(i));
+                    let y = (v - centre).mul_add(scale, offset);
+                    // `y ≤ 0` is false for NaN, which stays.
+                    let y = if relu { y.le(zero).select(zero, y) } else { y };
+                    vstore_unaligned(out.as_mut_ptr().add(i).cast::<T>(), y);
+                }
+                i += lanes;
             }
-            i += lanes;
         }
-    }
-    for (slot, &v) in out[i..].iter_mut().zip(&x[i..]) {
-        slot.write(relu_of((v - centre) * scale + offset));
+        for (slot, &v) in out[i..].iter_mut().zip(&x[i..]) {
+            slot.write(relu_of((v - centre) * scale + offset));
+        }
     }
 }
 
@@ -293,17 +302,30 @@ fn affine<T: VectorFloat>(
     [centre, scale, offset]: [&[T]; 3],
     relu: bool,
 ) -> Vec<T> {
+    let coefficients: Vec<[T; 3]> = (0..dims.channels)
+        .map(|c| [centre[c], scale[c], offset[c]])
+        .collect();
+    let group = channels_per_chunk(dims);
     let write = |i: usize, out: &mut [MaybeUninit<T>]| {
-        let (b, c) = (i / dims.channels, i % dims.channels);
-        affine_run(
-            dims.run(x, b, c),
-            [centre[c], scale[c], offset[c]],
-            relu,
-            out,
-        );
+        let first = i * group;
+        let (b, c) = (first / dims.channels, first % dims.channels);
+        let runs = &x[dims.start + b * dims.batch_stride + c * dims.spatial..][..out.len()];
+        affine_runs(runs, dims.spatial, &coefficients[c..c + group], relu, out);
     };
-    // SAFETY: `affine_run` writes every element of its run (whose length it asserts).
-    unsafe { written_in_chunks(dims.len(), dims.spatial, runs_per_task(dims.spatial), write) }
+    let chunk = group * dims.spatial;
+    // SAFETY: `affine_runs` writes every element of its runs (whose length it asserts).
+    unsafe { written_in_chunks(dims.len(), chunk, (GRAIN / chunk.max(1)).max(1), write) }
+}
+
+/// Channels per chunk of `affine`'s output: the runs of one image, which lie one after another
+/// in the input as in the output, as many as make up to [`GRAIN`] values, and a divisor of the
+/// channel count, so that no chunk reaches into the next image.
+fn channels_per_chunk(dims: Dims) -> usize {
+    let most = (GRAIN / dims.spatial.max(1)).clamp(1, dims.channels.max(1));
+    (1..=most)
+        .rev()
+        .find(|g| dims.channels % g == 0)
+        .unwrap_or(1)
 }
 
 fn values<T: KernelFloat>(tensor: FlexTensor) -> Vec<T> {

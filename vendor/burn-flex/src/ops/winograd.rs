@@ -24,11 +24,12 @@
 //!
 //! Everything between the NCHW input and output runs channels-last: the input rows are staged
 //! with each pixel's channels contiguous, the transforms work on vectors of channels, and the
-//! GEMM operands are `[ξ][tile][channel]` (and `U` `[c_in][ξ][c_out]`), column-major matrices.
+//! GEMM operands are column-major matrices: `V` `[tile][ξ][c_in]`, `M` `[ξ][tile][c_out]` and
+//! `U` `[c_in][ξ][c_out]`.
 
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
-use core::ops::{Add, Range, Sub};
+use core::ops::{Add, Mul, Range, Sub};
 
 use burn_backend::DType;
 use burn_backend::ops::ConvOptions;
@@ -37,7 +38,7 @@ use burn_std::Shape;
 use crate::FlexTensor;
 use crate::ops::conv_nchw::gemm;
 use crate::ops::kernel_float::{
-    KernelFloat, VectorFloat, filled_in_chunks, in_float_type, tensor, written_in_chunks,
+    KernelFloat, VectorFloat, in_float_type, tensor, written_in_chunks,
 };
 
 /// Positions of a transformed 4x4 tile, one GEMM each.
@@ -196,31 +197,81 @@ fn x_grad_typed<T: VectorFloat>(
 /// GEMM operand of position `ξ` is column-major (columns `16 · out` apart), which gemm's
 /// micro-kernel reads with its rows along the output channels. `kernel(o, c)` is the 3x3
 /// kernel from input channel `c` to output channel `o`, row-major.
-fn transform_kernels<T: KernelFloat>(
+///
+/// A task first gathers its channel's kernels tap by tap (`[tap][out]`), then transforms them
+/// in vectors of output channels, each of `U`'s rows written in vectors: one kernel at a time,
+/// with its 16 values written `out` apart, this was ~3 % of the browser's inference.
+fn transform_kernels<T: VectorFloat>(
     outputs: usize,
     inputs: usize,
     kernel: impl Fn(usize, usize) -> [T; 9] + Sync + Send,
 ) -> Vec<T> {
-    let half = T::from_f64(0.5);
+    let write = |c: usize, u_c: &mut [MaybeUninit<T>]| {
+        let mut taps = vec![T::ZERO; 9 * outputs];
+        for o in 0..outputs {
+            for (tap, value) in kernel(o, c).into_iter().enumerate() {
+                taps[tap * outputs + o] = value;
+            }
+        }
+        kernel_tiles(&taps, outputs, u_c);
+    };
+    // SAFETY: `kernel_tiles` writes all 16 positions of every output channel.
+    unsafe { written_in_chunks(inputs * POSITIONS * outputs, POSITIONS * outputs, 1, write) }
+}
+
+/// `U = G w Gᵀ` of one 3x3 kernel `w` (row-major), indexed by 4 · row + column; values or
+/// vectors, as in [`input_tile`], with `half` = ½.
+#[inline(always)]
+fn kernel_tile<V: Copy + Add<Output = V> + Sub<Output = V> + Mul<Output = V>>(
+    w: [V; 9],
+    half: V,
+) -> [V; 16] {
     // G applied to a column (or row) of three taps.
-    let g = |a: T, b: T, c: T| [a, (a + b + c) * half, (a - b + c) * half, c];
-    filled_in_chunks(
-        inputs * POSITIONS * outputs,
-        POSITIONS * outputs,
-        1,
-        |c, u_c| {
-            for o in 0..outputs {
-                let w = kernel(o, c);
-                let columns: [[T; 4]; 3] = core::array::from_fn(|j| g(w[j], w[3 + j], w[6 + j]));
-                for i in 0..4 {
-                    let row = g(columns[0][i], columns[1][i], columns[2][i]);
-                    for (j, &value) in row.iter().enumerate() {
-                        u_c[(i * 4 + j) * outputs + o] = value;
-                    }
+    let g = |a: V, b: V, c: V| [a, (a + b + c) * half, (a - b + c) * half, c];
+    let columns: [[V; 4]; 3] = core::array::from_fn(|j| g(w[j], w[3 + j], w[6 + j]));
+    let rows: [[V; 4]; 4] =
+        core::array::from_fn(|i| g(columns[0][i], columns[1][i], columns[2][i]));
+    core::array::from_fn(|p| rows[p / 4][p % 4])
+}
+
+/// [`kernel_tile`] for every output channel of `taps` (`[tap][out]`, `outputs` a tap) into `u`
+/// (`[ξ][out]`): in vectors of output channels, then one at a time for the rest.
+#[allow(clippy::extra_unused_type_parameters)]
+#[cfg_attr(feature = "simd", macerator::with_simd)]
+fn kernel_tiles<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
+    taps: &[T],
+    outputs: usize,
+    u: &mut [MaybeUninit<T>],
+) {
+    assert!(taps.len() == 9 * outputs && u.len() == POSITIONS * outputs);
+    #[allow(unused_mut)]
+    let mut o = 0;
+    #[cfg(feature = "simd")]
+    {
+        use macerator::{vload_unaligned, vstore_unaligned};
+        let lanes = T::lanes::<S>();
+        let half = T::from_f64(0.5).splat::<S>();
+        while o + lanes <= outputs {
+            // SAFETY: `o + lanes ≤ outputs`, and `taps` (`u`) holds 9 (16) runs of `outputs`,
+            // asserted above.
+            unsafe {
+                let w = core::array::from_fn(|tap| {
+                    vload_unaligned::<S, T>(taps.as_ptr().add(tap * outputs + o))
+                });
+                for (p, values) in kernel_tile(w, half).into_iter().enumerate() {
+                    vstore_unaligned(u.as_mut_ptr().add(p * outputs + o).cast::<T>(), values);
                 }
             }
-        },
-    )
+            o += lanes;
+        }
+    }
+    let half = T::from_f64(0.5);
+    for o in o..outputs {
+        let w = core::array::from_fn(|tap| taps[tap * outputs + o]);
+        for (p, value) in kernel_tile(w, half).into_iter().enumerate() {
+            u[p * outputs + o].write(value);
+        }
+    }
 }
 
 /// Per-thread buffers: the transformed input and the products of one chunk, and the input
@@ -325,8 +376,7 @@ fn output_tile<V: Copy + Add<Output = V> + Sub<Output = V>>(m: [V; 16]) -> [V; 4
 }
 
 /// Where one image's tile rows of a chunk are: their staged input (`line` elements a line,
-/// `pitch` a pixel) and their columns in the GEMM operands (`tiles` in the chunk, from
-/// `first_tile` on).
+/// `pitch` a pixel) and their tiles in the chunk's GEMM operands (from `first_tile` on).
 #[derive(Clone, Copy)]
 struct TileRows {
     rows: usize,
@@ -334,11 +384,10 @@ struct TileRows {
     line: usize,
     pitch: usize,
     channels: usize,
-    tiles: usize,
     first_tile: usize,
 }
 
-/// [`input_tile`] for every tile of `walk`, from `staged` into `v` (`[ξ][tile][channel]`): in
+/// [`input_tile`] for every tile of `walk`, from `staged` into `v` (`[tile][ξ][channel]`): in
 /// vectors of channels, then one channel at a time for the rest.
 #[allow(clippy::extra_unused_type_parameters)]
 #[cfg_attr(feature = "simd", macerator::with_simd)]
@@ -355,7 +404,7 @@ fn input_tiles<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
                 (2 * r + p / 4) * walk.line + (2 * tx + p % 4) * walk.pitch
             });
             let to: [usize; POSITIONS] =
-                core::array::from_fn(|p| (p * walk.tiles + tile) * channels);
+                core::array::from_fn(|p| (tile * POSITIONS + p) * channels);
             // The last position is the furthest in both.
             assert!(from[15] + channels <= staged.len() && to[15] + channels <= v.len());
             #[allow(unused_mut)]
@@ -389,8 +438,10 @@ fn input_tiles<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
 }
 
 /// `V = Bᵀ d B` for the tiles of tile rows `rows` (counted through the images of `x`), into
-/// `scratch.v` as `[ξ][tile][c_in]`: `V_ξ` is the GEMM's right-hand side, `c_in × tiles` with
-/// each tile's channels contiguous.
+/// `scratch.v` as `[tile][ξ][c_in]`: `V_ξ` is the GEMM's right-hand side, `c_in × tiles` with
+/// each tile's channels contiguous and its columns `16 · c_in` apart. A tile's 16 positions lie
+/// together so that its transform writes one run: written `tiles · c_in` apart (`[ξ][tile]`),
+/// 16 streams of stores far apart made the transform ~3.5x slower in Chromium.
 ///
 /// The tile rows of one image are done together: their input rows are staged channels-last
 /// ([`stage_channels_last`]), so that each of a tile's 16 input values is a contiguous run of
@@ -428,7 +479,6 @@ fn transform_input<T: VectorFloat>(
             line: staged_columns(dims) * pitch,
             pitch,
             channels,
-            tiles,
             first_tile: (row - rows.start) * across,
         };
         input_tiles(&scratch.staged, &mut scratch.v, walk);
@@ -501,8 +551,8 @@ fn stage_channels_last<T: KernelFloat>(
 }
 
 /// `M_ξ = U_ξ · V_ξ` for the 16 positions, into `scratch.m` as `[ξ][tile][c_out]`. All three
-/// are column-major, which gemm runs as they stand, its micro-kernel's rows along the output
-/// channels: in a benchmark of these shapes (32 × 128 by 128 × 102, and the input gradient's
+/// are column-major (`V_ξ`'s columns `16 · c_in` apart), which gemm runs as they stand, its
+/// micro-kernel's rows along the output channels: in a benchmark of these shapes (32 × 128 by 128 × 102, and the input gradient's
 /// 128 × 32 by 32 × 102) that was 10–30 % faster than the row-major operands it had before.
 fn multiply<T: KernelFloat>(u: &[T], dims: Dims, tiles: usize, scratch: &mut Scratch<T>) {
     let (outs, ins) = (dims.channels_out, dims.channels_in);
@@ -524,7 +574,7 @@ fn multiply<T: KernelFloat>(u: &[T], dims: Dims, tiles: usize, scratch: &mut Scr
             (dst, 1, outs),
             false,
             (&u[position * outs..], 1, POSITIONS * outs),
-            (&v[position * tiles * ins..][..tiles * ins], 1, ins),
+            (&v[position * ins..], 1, POSITIONS * ins),
         );
     }
 }

@@ -558,8 +558,10 @@ fn pooling_matches_its_definition_with_ties_nans_padding_and_ceil_mode() {
     let cases = [
         // DenseNet's stem max pool (3x3/2, padding 1), on odd and even sizes.
         case([2, 3, 13, 12], [3, 3], [2, 2], [1, 1], [1, 1], false),
-        // DenseNet's transition average pool (2x2/2), odd sizes drop the last row/column.
+        // DenseNet's transition average pool (2x2/2), odd sizes drop the last row/column; in
+        // ceil mode they keep it, in windows of 2 or 1 values.
         case([2, 4, 9, 7], [2, 2], [2, 2], [0, 0], [1, 1], false),
+        case([2, 4, 9, 7], [2, 2], [2, 2], [0, 0], [1, 1], true),
         // Uneven kernel, stride and padding, dilation, ceil mode; many small planes (several
         // to a task).
         case([3, 70, 10, 7], [3, 2], [2, 3], [1, 1], [2, 1], true),

@@ -24,7 +24,7 @@
 //!
 //! Everything between the NCHW input and output runs channels-last: the input rows are staged
 //! with each pixel's channels contiguous, the transforms work on vectors of channels, and the
-//! GEMM operands are column-major matrices: `V` `[tile][ξ][c_in]`, `M` `[ξ][tile][c_out]` and
+//! GEMM operands are column-major matrices: `V` `[tile][ξ][c_in]`, `M` `[tile][ξ][c_out]` and
 //! `U` `[c_in][ξ][c_out]`.
 
 use alloc::vec::Vec;
@@ -134,9 +134,13 @@ fn forward_typed<T: VectorFloat>(
         width: xs[3],
     };
     let w: &[T] = weight.storage();
-    let u = transform_kernels(dims.channels_out, dims.channels_in, |o, c| {
-        core::array::from_fn(|tap| w[(o * dims.channels_in + c) * 9 + tap])
-    });
+    let u = transform_kernels(
+        w,
+        dims.channels_out,
+        dims.channels_in,
+        [dims.channels_in, 1],
+        false,
+    );
     let mut y = convolve(x.storage(), &u, dims);
     if let Some(bias) = bias {
         let bias = bias.to_contiguous();
@@ -182,10 +186,15 @@ fn x_grad_typed<T: VectorFloat>(
         width: x_shape[3],
     };
     let w: &[T] = weight.storage();
-    // Output channel `c` of the gradient convolution sums over the forward's outputs `o`.
-    let u = transform_kernels(dims.channels_out, dims.channels_in, |c, o| {
-        core::array::from_fn(|tap| w[(o * dims.channels_out + c) * 9 + 8 - tap])
-    });
+    // Output channel `c` of the gradient convolution sums over the forward's outputs `o`: its
+    // kernel from `o` is the forward's from `c` to `o`, turned.
+    let u = transform_kernels(
+        w,
+        dims.channels_out,
+        dims.channels_in,
+        [1, dims.channels_out],
+        true,
+    );
     tensor(convolve(grad.storage(), &u, dims), x_shape.clone())
 }
 
@@ -195,22 +204,33 @@ fn x_grad_typed<T: VectorFloat>(
 
 /// `U = G w Gᵀ` for every kernel, laid out `[in][ξ][out]`, one input channel per task: the
 /// GEMM operand of position `ξ` is column-major (columns `16 · out` apart), which gemm's
-/// micro-kernel reads with its rows along the output channels. `kernel(o, c)` is the 3x3
-/// kernel from input channel `c` to output channel `o`, row-major.
+/// micro-kernel reads with its rows along the output channels. The 3x3 kernel from input
+/// channel `c` to output channel `o` is the 9 values of `w` from `9 · (o · strides[0] + c ·
+/// strides[1])` on, row-major, or turned by 180° when `turned`.
 ///
 /// A task first gathers its channel's kernels tap by tap (`[tap][out]`), then transforms them
 /// in vectors of output channels, each of `U`'s rows written in vectors: one kernel at a time,
 /// with its 16 values written `out` apart, this was ~3 % of the browser's inference.
 fn transform_kernels<T: VectorFloat>(
+    w: &[T],
     outputs: usize,
     inputs: usize,
-    kernel: impl Fn(usize, usize) -> [T; 9] + Sync + Send,
+    strides: [usize; 2],
+    turned: bool,
 ) -> Vec<T> {
     let write = |c: usize, u_c: &mut [MaybeUninit<T>]| {
         let mut taps = vec![T::ZERO; 9 * outputs];
+        let into = taps.as_mut_ptr();
         for o in 0..outputs {
-            for (tap, value) in kernel(o, c).into_iter().enumerate() {
-                taps[tap * outputs + o] = value;
+            let mut kernel: [T; 9] = w[9 * (o * strides[0] + c * strides[1])..][..9]
+                .try_into()
+                .expect("9 taps");
+            if turned {
+                kernel.reverse();
+            }
+            for (tap, value) in kernel.into_iter().enumerate() {
+                // SAFETY: `tap < 9` and `o < outputs`: inside `taps`' `9 · outputs` values.
+                unsafe { into.add(tap * outputs + o).write(value) };
             }
         }
         kernel_tiles(&taps, outputs, u_c);
@@ -550,8 +570,9 @@ fn stage_channels_last<T: KernelFloat>(
     }
 }
 
-/// `M_ξ = U_ξ · V_ξ` for the 16 positions, into `scratch.m` as `[ξ][tile][c_out]`. All three
-/// are column-major (`V_ξ`'s columns `16 · c_in` apart), which gemm runs as they stand, its
+/// `M_ξ = U_ξ · V_ξ` for the 16 positions, into `scratch.m` as `[tile][ξ][c_out]` (a tile's
+/// products one run for the output transform, as `V`'s). All three are column-major (`V_ξ`'s
+/// and `M_ξ`'s columns `16 ·` channels apart), which gemm runs as they stand, its
 /// micro-kernel's rows along the output channels: in a benchmark of these shapes (32 × 128 by 128 × 102, and the input gradient's
 /// 128 × 32 by 32 × 102) that was 10–30 % faster than the row-major operands it had before.
 fn multiply<T: KernelFloat>(u: &[T], dims: Dims, tiles: usize, scratch: &mut Scratch<T>) {
@@ -566,12 +587,10 @@ fn multiply<T: KernelFloat>(u: &[T], dims: Dims, tiles: usize, scratch: &mut Scr
     // Every element is written below, by GEMMs without accumulation.
     uninitialised(&mut scratch.m, POSITIONS * tiles * outs);
     for position in 0..POSITIONS {
-        let dst = scratch.m[position * tiles * outs..]
-            .as_mut_ptr()
-            .cast::<T>();
+        let dst = scratch.m[position * outs..].as_mut_ptr().cast::<T>();
         gemm(
             [outs, tiles, ins],
-            (dst, 1, outs),
+            (dst, 1, POSITIONS * outs),
             false,
             (&u[position * outs..], 1, POSITIONS * outs),
             (&v[position * ins..], 1, POSITIONS * ins),
@@ -579,7 +598,7 @@ fn multiply<T: KernelFloat>(u: &[T], dims: Dims, tiles: usize, scratch: &mut Scr
     }
 }
 
-/// `Y = Aᵀ M A` for the tiles of tile rows `rows`, from the products `m` (`[ξ][tile][c_out]`),
+/// `Y = Aᵀ M A` for the tiles of tile rows `rows`, from the products `m` (`[tile][ξ][c_out]`),
 /// written into `y` (the images of the task, NCHW); the last block row or column is cut off
 /// when the image's size is odd.
 fn transform_output<T: VectorFloat>(
@@ -590,7 +609,6 @@ fn transform_output<T: VectorFloat>(
 ) {
     let (down, across, channels) = (dims.tiles_down(), dims.tiles_across(), dims.channels_out);
     let (height, width, pixels) = (dims.height, dims.width, dims.pixels());
-    let tiles = rows.len() * across;
     for (r, row) in rows.enumerate() {
         let (image, ty) = (row / down, row % down);
         let planes = &mut y[image * channels * pixels..][..channels * pixels];
@@ -601,12 +619,12 @@ fn transform_output<T: VectorFloat>(
                 let (oy, ox) = (2 * ty + k / 2, 2 * tx + k % 2);
                 (oy < height && ox < width).then_some(oy * width + ox)
             });
-            output_tile_to_planes(m, tile, tiles, channels, planes, pixels, pixel_at);
+            output_tile_to_planes(m, tile, channels, planes, pixels, pixel_at);
         }
     }
 }
 
-/// [`output_tile`] of tile `tile` (of `tiles`) for every channel, each pixel written to its
+/// [`output_tile`] of tile `tile` for every channel, each pixel written to its
 /// place `pixel_at` in the channel's plane (of `pixels`) in `planes`: in vectors of channels,
 /// then one channel at a time for the rest.
 #[allow(clippy::extra_unused_type_parameters)]
@@ -614,13 +632,12 @@ fn transform_output<T: VectorFloat>(
 fn output_tile_to_planes<#[cfg(feature = "simd")] S: macerator::Simd, T: VectorFloat>(
     m: &[T],
     tile: usize,
-    tiles: usize,
     channels: usize,
     planes: &mut [MaybeUninit<T>],
     pixels: usize,
     pixel_at: [Option<usize>; 4],
 ) {
-    let from: [usize; POSITIONS] = core::array::from_fn(|p| (p * tiles + tile) * channels);
+    let from: [usize; POSITIONS] = core::array::from_fn(|p| (tile * POSITIONS + p) * channels);
     assert!(from[15] + channels <= m.len() && planes.len() >= channels * pixels);
     #[allow(unused_mut)]
     let mut c = 0;

@@ -147,6 +147,9 @@ fn convolution_and_its_gradients_are_the_sums_they_stand_for() {
         case([2, 16, 6, 9, 10], [3, 2], [2, 1], [0, 1], [2, 1], 2),
         case([5, 3, 2, 5, 6], [1, 1], [2, 2], [0, 0], [1, 1], 1),
         case([4, 3, 3, 6, 5], [2, 3], [3, 2], [2, 0], [1, 2], 3),
+        // Small images, several to a weight-gradient GEMM (side by side): 1x1, in groups too.
+        case([6, 10, 7, 2, 3], [1, 1], [1, 1], [0, 0], [1, 1], 1),
+        case([6, 8, 6, 2, 2], [1, 1], [1, 1], [0, 0], [1, 1], 2),
         // Dilated "same" convolution: input and output rows of one length, read as one run.
         case([2, 8, 3, 7, 9], [3, 3], [1, 1], [2, 2], [2, 2], 1),
         // 3x3 "same" convolutions with ≥ 8 channels on both sides, which go through Winograd

@@ -555,21 +555,30 @@ fn weight_grad_typed<T: KernelFloat>(
     let (x_data, g_data): (&[T], &[T]) = (x.storage(), output_grad.storage());
     let grad_len = geo.channels_out * geo.patch_len();
 
-    let one_image = |mut scratch: Scratch<T>, b: usize| {
-        accumulate_image(&geo, x_data, g_data, b, &mut scratch);
+    let per_gemm = images_per_gemm(&geo);
+    let some_images = |mut scratch: Scratch<T>, chunk: usize| {
+        let images = chunk * per_gemm..((chunk + 1) * per_gemm).min(geo.batch);
+        if images.len() == 1 {
+            accumulate_image(&geo, x_data, g_data, images.start, &mut scratch);
+        } else {
+            accumulate_images(&geo, x_data, g_data, images, &mut scratch);
+        }
         scratch
     };
     let new_scratch = || Scratch {
         grad: vec![T::ZERO; grad_len],
         col: Vec::new(),
+        g_side_by_side: Vec::new(),
+        col_side_by_side: Vec::new(),
     };
+    let chunks = geo.batch.div_ceil(per_gemm);
 
     #[cfg(feature = "rayon")]
     let grad = {
         use rayon::prelude::*;
-        (0..geo.batch)
+        (0..chunks)
             .into_par_iter()
-            .fold(new_scratch, one_image)
+            .fold(new_scratch, some_images)
             .map(|scratch| scratch.grad)
             .reduce_with(|mut a, b| {
                 a.iter_mut().zip(&b).for_each(|(a, &b)| *a = *a + b);
@@ -578,15 +587,104 @@ fn weight_grad_typed<T: KernelFloat>(
             .unwrap_or_else(|| vec![T::ZERO; grad_len])
     };
     #[cfg(not(feature = "rayon"))]
-    let grad = (0..geo.batch).fold(new_scratch(), one_image).grad;
+    let grad = (0..chunks).fold(new_scratch(), some_images).grad;
 
     tensor(grad, weight_shape.clone())
 }
 
-/// One thread's accumulator and im2col buffer.
+/// Sums of at least this many products per weight-gradient GEMM, where images are small enough
+/// to be taken together.
+const MIN_GEMM_SUM: usize = 128;
+
+/// Images whose weight gradient is one GEMM: an image's GEMM sums over its output pixels, 4 to
+/// 16 of them in DenseNet's late blocks at 64², so that each call of gemm read and wrote the
+/// whole `dW` for a few products per element. Several images' pixels side by side make the
+/// sum `MIN_GEMM_SUM` long, as far as the threads keep an image group each. For a 1x1
+/// convolution (the image is its own im2col matrix), or when one tile holds an image's whole
+/// im2col matrix.
+fn images_per_gemm(geo: &Geometry) -> usize {
+    let pixels = geo.pixels_out().max(1);
+    if pixels >= MIN_GEMM_SUM || !(geo.is_pointwise() || geo.tile_rows() >= geo.out_h) {
+        return 1;
+    }
+    MIN_GEMM_SUM
+        .div_ceil(pixels)
+        .min(geo.batch.div_ceil(threads()))
+        .max(1)
+}
+
+fn threads() -> usize {
+    #[cfg(feature = "rayon")]
+    {
+        rayon::current_num_threads().max(1)
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        1
+    }
+}
+
+/// One thread's accumulator and im2col buffer, and for [`accumulate_images`] the output
+/// gradient and the im2col matrices of its images side by side.
 struct Scratch<T> {
     grad: Vec<T>,
     col: Vec<T>,
+    g_side_by_side: Vec<T>,
+    col_side_by_side: Vec<T>,
+}
+
+/// Adds the contribution of `images` to `scratch.grad` in one GEMM per group, over all their
+/// pixels: `dW_group += [g_b …] · [col_b …]ᵀ`, each image's output gradient and im2col matrix
+/// copied side by side (rows of `images · pixels`). For [`images_per_gemm`]'s cases: a 1x1
+/// convolution or an image whose im2col matrix is one tile.
+fn accumulate_images<T: KernelFloat>(
+    geo: &Geometry,
+    x: &[T],
+    g: &[T],
+    images: Range<usize>,
+    scratch: &mut Scratch<T>,
+) {
+    let (patch, pixels) = (geo.patch_len(), geo.pixels_out());
+    let (outs, ins) = (geo.out_per_group(), geo.in_per_group());
+    let n = images.len() * pixels;
+    let Scratch {
+        grad,
+        col,
+        g_side_by_side,
+        col_side_by_side,
+    } = scratch;
+    // Every element is overwritten below: each image's runs of each row.
+    g_side_by_side.resize(outs * n, T::ZERO);
+    col_side_by_side.resize(patch * n, T::ZERO);
+    for group in 0..geo.groups {
+        for (i, b) in images.clone().enumerate() {
+            let g_group = geo.slice(g, b, group, outs, geo.channels_out, pixels);
+            let x_group = geo.slice(x, b, group, ins, geo.channels_in, geo.pixels_in());
+            let image_col: &[T] = if geo.is_pointwise() {
+                x_group
+            } else {
+                col.resize(patch * pixels, T::ZERO);
+                im2col_rows(geo, x_group, 0..geo.out_h, col);
+                col
+            };
+            for (from, to) in [
+                (g_group, &mut *g_side_by_side),
+                (image_col, &mut *col_side_by_side),
+            ] {
+                for (row, run) in from.chunks_exact(pixels).enumerate() {
+                    to[row * n + i * pixels..][..pixels].copy_from_slice(run);
+                }
+            }
+        }
+        let grad_group = &mut grad[group * outs * patch..][..outs * patch];
+        gemm(
+            [outs, patch, n],
+            (grad_group.as_mut_ptr(), patch, 1),
+            true,
+            (&g_side_by_side[..], n, 1),
+            (&col_side_by_side[..], 1, n),
+        );
+    }
 }
 
 /// Adds image `b`'s contribution to `scratch.grad` (`[c_out, patch_len]`, row-major):

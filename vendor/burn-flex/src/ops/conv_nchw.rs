@@ -603,8 +603,9 @@ const MIN_GEMM_SUM: usize = 128;
 /// convolution (the image is its own im2col matrix), or when one tile holds an image's whole
 /// im2col matrix.
 fn images_per_gemm(geo: &Geometry) -> usize {
-    let pixels = geo.pixels_out().max(1);
-    if pixels >= MIN_GEMM_SUM || !(geo.is_pointwise() || geo.tile_rows() >= geo.out_h) {
+    let pixels = geo.pixels_out();
+    let one_tile = geo.is_pointwise() || geo.tile_rows() >= geo.out_h;
+    if pixels == 0 || pixels >= MIN_GEMM_SUM || !one_tile {
         return 1;
     }
     MIN_GEMM_SUM

@@ -573,8 +573,9 @@ fn stage_channels_last<T: KernelFloat>(
 /// `M_ξ = U_ξ · V_ξ` for the 16 positions, into `scratch.m` as `[tile][ξ][c_out]` (a tile's
 /// products one run for the output transform, as `V`'s). All three are column-major (`V_ξ`'s
 /// and `M_ξ`'s columns `16 ·` channels apart), which gemm runs as they stand, its
-/// micro-kernel's rows along the output channels: in a benchmark of these shapes (32 × 128 by 128 × 102, and the input gradient's
-/// 128 × 32 by 32 × 102) that was 10–30 % faster than the row-major operands it had before.
+/// micro-kernel's rows along the output channels: in a benchmark of these shapes (32 × 128 by
+/// 128 × 102, and the input gradient's 128 × 32 by 32 × 102) that was 10–30 % faster than the
+/// row-major operands it had before.
 fn multiply<T: KernelFloat>(u: &[T], dims: Dims, tiles: usize, scratch: &mut Scratch<T>) {
     let (outs, ins) = (dims.channels_out, dims.channels_in);
     // SAFETY: `transform_input` wrote all of `v` for these tiles.

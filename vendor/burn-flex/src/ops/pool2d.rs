@@ -377,13 +377,13 @@ fn avg_typed<T: KernelFloat + core::ops::Div<Output = T>>(
     // 2x2 windows at stride 2, each whole inside the plane (DenseNet's transitions): each output
     // is the sum of its window in the order the general loop takes, divided by 4, so the same
     // value, without that loop's ranges per window (in the browser ~5x slower).
-    let halving = |axis: &Axis| {
+    let halves = |axis: &Axis| {
         axis.stride == 2
             && axis.padding == 0
             && axis.dilation == 1
             && axis.taps.iter().all(|taps| *taps == (0..2))
     };
-    let halving = halving(rows) && halving(columns);
+    let halving = halves(rows) && halves(columns);
     let values = filled_in_chunks(
         geometry.count * out_plane,
         out_plane * per_task,

@@ -11,6 +11,7 @@ use yew::{
 
 use crate::augment::{AugmentSpec, FillMode, ShiftRange, ZoomRange, parse_keras_call};
 use crate::ui::data_url::png_data_url;
+use crate::ui::number_input::NumberInput;
 
 /// Props of [`AugmentPanel`].
 #[derive(Properties, PartialEq)]
@@ -50,9 +51,8 @@ pub fn augment_panel(props: &AugmentPanelProps) -> Html {
                   set: fn(&mut AugmentSpec, f64)| {
         let on_change = props.on_change.clone();
         let spec = spec.clone();
-        let onchange = Callback::from(move |e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            if let Ok(v) = input.value().trim().parse::<f64>()
+        let on_commit = Callback::from(move |text: String| {
+            if let Ok(v) = text.parse::<f64>()
                 && v.is_finite()
                 && v >= 0.0
             {
@@ -64,7 +64,7 @@ pub fn augment_panel(props: &AugmentPanelProps) -> Html {
         html! {
             <label title={tip}>
                 <code>{ label }</code>{ format!(" ({unit}) ") }
-                <input {id} type="number" min="0" step="any" value={trim(value)} {onchange} />
+                <NumberInput {id} value={trim(value)} {on_commit} />
             </label>
         }
     };

@@ -14,6 +14,7 @@ use crate::protocol::LoadProgress;
 use crate::ui::frequency_chart::FrequencyChart;
 use crate::ui::issues_list::IssuesList;
 use crate::ui::label_options::LabelOptionsView;
+use crate::ui::number_input::NumberInput;
 use crate::ui::split_table::SplitTable;
 use crate::web::files::{self, PickedFile};
 
@@ -146,24 +147,21 @@ pub fn data_panel(props: &DataPanelProps) -> Html {
     };
     let split_input = |id: &'static str, value: f64, set: fn(&mut SplitConfig, f64)| {
         let on_settings = props.on_settings.clone();
-        let onchange = Callback::from(move |e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            if let Ok(v) = input.value().trim().parse::<f64>() {
+        let on_commit = Callback::from(move |text: String| {
+            if let Ok(v) = text.parse::<f64>() {
                 let mut next = settings;
                 set(&mut next.split, v / 100.0);
                 on_settings.emit(next);
             }
         });
         html! {
-            <input {id} type="number" min="0" max="100" step="1"
-                value={format!("{:.0}", value * 100.0)} {onchange} />
+            <NumberInput {id} max="100" step="1" value={format!("{:.0}", value * 100.0)} {on_commit} />
         }
     };
     let on_seed = {
         let on_settings = props.on_settings.clone();
-        Callback::from(move |e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            if let Ok(seed) = input.value().trim().parse::<u64>() {
+        Callback::from(move |text: String| {
+            if let Ok(seed) = text.parse::<u64>() {
                 let mut next = settings;
                 next.split.seed = seed;
                 on_settings.emit(next);
@@ -216,7 +214,7 @@ pub fn data_panel(props: &DataPanelProps) -> Html {
                 <label>{ "validation % " }{ split_input("split-validation", settings.split.validation, |c, v| c.validation = v) }</label>
                 <label>{ "test % " }{ split_input("split-test", settings.split.test, |c, v| c.test = v) }</label>
                 <label>{ "seed " }
-                    <input id="split-seed" type="number" min="0" step="1" value={settings.split.seed.to_string()} onchange={on_seed} />
+                    <NumberInput id="split-seed" step="1" value={settings.split.seed.to_string()} on_commit={on_seed} />
                 </label>
                 if stale_split {
                     <button id="resplit" onclick={on_resplit} disabled={busy}>{ "Split again" }</button>

@@ -13,6 +13,7 @@ pub mod frequency_chart;
 pub mod issues_list;
 pub mod label_options;
 pub mod line_chart;
+pub mod number_input;
 pub mod smoke_panel;
 pub mod split_table;
 pub mod state;

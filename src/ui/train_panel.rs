@@ -19,6 +19,7 @@ use crate::train::memory::{cap_batch, request_architecture};
 use crate::train::preprocess::{InputSpec, Normalization};
 use crate::ui::checkpoint_banner::{CheckpointBanner, saved_line};
 use crate::ui::line_chart::{LineChart, Series};
+use crate::ui::number_input::NumberInput;
 use crate::ui::state::TrainingView;
 
 /// The form's values.
@@ -120,9 +121,8 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
     };
     let number = |id: &'static str, value: String, step: &'static str, set: fn(&mut Form, f64)| {
         let form = form.clone();
-        let onchange = Callback::from(move |e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            if let Ok(v) = input.value().trim().parse::<f64>()
+        let on_commit = Callback::from(move |text: String| {
+            if let Ok(v) = text.parse::<f64>()
                 && v > 0.0
             {
                 let mut next = (*form).clone();
@@ -130,7 +130,7 @@ pub fn train_panel(props: &TrainPanelProps) -> Html {
                 form.set(next);
             }
         });
-        html! { <input {id} type="number" min="0" {step} {value} {onchange} disabled={running} /> }
+        html! { <NumberInput {id} {value} {step} {on_commit} disabled={running} /> }
     };
     let f = (*form).clone();
     let sides: Vec<u32> = [64, 128, 224, 320]

@@ -32,6 +32,8 @@ test('a batch too large for the GPU\'s buffers is capped with a message, and tra
   const { page, errors, close } = await open(server.origin, { webgpu: true });
   try {
     await ask(page);
+    assert.equal(await page.getAttribute('#backend', 'data-backend'), 'webgpu',
+      `no WebGPU, so no cap: ${await page.textContent('#backend')}`);
     const expected = 'Batch 400 needs a 1.9 GiB buffer; this GPU allows 1 GiB per buffer: training with batch 213.';
     assert.equal(await page.textContent('#train-batch-cap'), expected);
     const started = Date.now();

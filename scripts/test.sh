@@ -18,6 +18,8 @@ cargo test --release
 
 step "browser tests: WebGPU vs CPU in headless Chromium"
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo test --release --target wasm32-unknown-unknown --test web
+step "browser tests again, with relaxed SIMD (the worker build Chromium runs)"
+CARGO_TARGET_DIR="$WASM_TARGET_DIR" cargo test --release --target wasm32-unknown-unknown --features relaxed-simd --test web
 
 step "release build of the page"
 CARGO_TARGET_DIR="$WASM_TARGET_DIR" trunk build --release

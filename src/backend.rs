@@ -82,7 +82,9 @@ impl BackendKind {
 /// `RAYON_NUM_THREADS`.
 #[must_use]
 pub fn cpu_path() -> String {
-    if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
+    if cfg!(all(target_arch = "wasm32", feature = "relaxed-simd")) {
+        "flex, wasm SIMD128 and relaxed SIMD, 1 thread".to_owned()
+    } else if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {
         "flex, wasm SIMD128, 1 thread".to_owned()
     } else if cfg!(target_arch = "wasm32") {
         "flex, wasm without SIMD, 1 thread".to_owned()

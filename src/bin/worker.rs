@@ -1,7 +1,7 @@
 //! The compute worker's entry point (trunk `data-type="worker"`).
 
 #[cfg(target_arch = "wasm32")]
-fn main() {
+pub fn main() {
     call_ctors_once();
     use gloo_worker::Registrable as _;
     console_error_panic_hook::set_once();
@@ -9,7 +9,7 @@ fn main() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn main() {
+pub fn main() {
     eprintln!("The worker runs in a browser: build it with `trunk build --release`.");
     std::process::exit(2);
 }

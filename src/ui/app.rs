@@ -20,11 +20,8 @@ use crate::ui::train_panel::TrainPanel;
 use crate::web::download::download;
 use crate::web::files;
 use crate::web::loader::{LoadControl, load};
+use crate::web::simd::worker_loader;
 use crate::web::worker::ComputeWorker;
-
-/// Path of the loader trunk writes for the worker (`data-loader-shim`): a same-origin script,
-/// so the Content-Security-Policy needs no `blob:` worker source.
-const WORKER_LOADER: &str = "./worker_loader.js";
 
 /// The whole page.
 #[function_component(App)]
@@ -56,7 +53,9 @@ pub fn app() -> Html {
                 })
                 .with_loader(true)
                 .as_module(false)
-                .spawn(WORKER_LOADER);
+                // The loader trunk writes for the worker (`data-loader-shim`): a same-origin
+                // script, so the Content-Security-Policy needs no `blob:` worker source.
+                .spawn(worker_loader());
             bridge.send(Request::Backend);
             bridge
         })

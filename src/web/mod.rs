@@ -5,5 +5,6 @@ pub mod download;
 pub mod files;
 pub mod gpu;
 pub mod loader;
+pub mod simd;
 pub mod storage;
 pub mod worker;

@@ -75,8 +75,8 @@ test('the CPU path has no buffer cap and names itself while training', async () 
       null, { timeout: STEP_TIMEOUT, polling: 500 });
     const status = page.locator('#train-status');
     console.log(await status.textContent());
-    assert.equal(await status.getAttribute('data-path'), 'CPU (flex, wasm SIMD128, 1 thread)');
-    assert.match(await status.textContent(), /images\/s on CPU \(flex, wasm SIMD128, 1 thread\)/);
+    assert.equal(await status.getAttribute('data-path'), 'CPU (flex, wasm SIMD128 and relaxed SIMD, 1 thread)');
+    assert.match(await status.textContent(), /images\/s on CPU \(flex, wasm SIMD128 and relaxed SIMD, 1 thread\)/);
     assert.equal(await page.locator('#train-batch-capped').count(), 0);
     await page.click('#train-cancel');
     await page.locator('#train-result').waitFor({ timeout: STEP_TIMEOUT });

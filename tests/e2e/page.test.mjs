@@ -52,7 +52,9 @@ test('with WebGPU: names the adapter, trains, stays on its origin, has a CSP', a
 
     assert.deepEqual(errors, []);
     assertOnlyOwnOrigin(requests);
-    assert.ok(requests.some((u) => u.endsWith('/worker_bg.wasm')), `worker wasm not fetched: ${requests}`);
+    // Chromium has relaxed SIMD: only the worker built with it is fetched.
+    assert.ok(requests.some((u) => u.endsWith('/worker_relaxed_bg.wasm')), `worker wasm not fetched: ${requests}`);
+    assert.ok(!requests.some((u) => u.endsWith('/worker_bg.wasm')), 'the plain worker was fetched too');
   } finally {
     await close();
   }
@@ -64,7 +66,7 @@ test('without WebGPU: names the CPU fallback and still trains', async () => {
     const badge = page.locator('#backend[data-backend]');
     await badge.waitFor({ timeout: 60_000 });
     assert.equal(await badge.getAttribute('data-backend'), 'cpu');
-    assert.match(await page.textContent('#backend-summary'), /^CPU/);
+    assert.equal(await page.textContent('#backend-summary'), 'CPU — flex, wasm SIMD128 and relaxed SIMD, 1 thread');
     const reason = await page.textContent('#fallback-reason');
     assert.match(reason, /WebGPU/, reason);
     assert.match(reason, /CPU/, reason);
@@ -73,6 +75,25 @@ test('without WebGPU: names the CPU fallback and still trains', async () => {
     assert.ok(afterStep < before, `loss did not drop: ${before} → ${afterStep}`);
     console.log(`CPU losses: ${before} → ${afterStep}`);
 
+    assert.deepEqual(errors, []);
+    assertOnlyOwnOrigin(requests);
+  } finally {
+    await close();
+  }
+});
+
+test('without relaxed SIMD: the plain SIMD128 worker runs and trains', async () => {
+  // An engine without relaxed SIMD refuses any module that uses it; here the page is told so
+  // through WebAssembly.validate, which is how it asks.
+  const { page, requests, errors, close } = await openPage({ webgpu: false, relaxedSimd: false });
+  try {
+    const badge = page.locator('#backend[data-backend]');
+    await badge.waitFor({ timeout: 60_000 });
+    assert.equal(await page.textContent('#backend-summary'), 'CPU — flex, wasm SIMD128, 1 thread');
+    const [before, afterStep] = await trainingStep(page, 1);
+    assert.ok(afterStep < before, `loss did not drop: ${before} → ${afterStep}`);
+    assert.ok(requests.some((u) => u.endsWith('/worker_bg.wasm')), `worker wasm not fetched: ${requests}`);
+    assert.ok(!requests.some((u) => u.endsWith('/worker_relaxed_bg.wasm')), 'the relaxed worker was fetched');
     assert.deepEqual(errors, []);
     assertOnlyOwnOrigin(requests);
   } finally {

@@ -20,13 +20,30 @@ export async function startServer() {
   return { origin, close: () => server.close() };
 }
 
-/** Opens the page in a fresh browser; records console errors and every request. */
-export async function openPage(origin, { webgpu }) {
+/**
+ * Opens the page in a fresh browser; records console errors and every request. With
+ * `relaxedSimd: false` the page's WebAssembly.validate refuses relaxed-SIMD modules, as an
+ * engine without relaxed SIMD does.
+ */
+export async function openPage(origin, { webgpu, relaxedSimd = true }) {
   // playwright gives every launch a fresh, temporary profile.
   const args = [...FLAGS];
   if (webgpu) args.push('--enable-unsafe-webgpu');
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
   const context = await browser.newContext();
+  if (!relaxedSimd) {
+    await context.addInitScript(() => {
+      const validate = WebAssembly.validate;
+      // The probe's i8x16.relaxed_swizzle (0xfd 0x80 0x02) and nothing else is refused.
+      WebAssembly.validate = (bytes) => {
+        const b = new Uint8Array(bytes);
+        for (let i = 0; i + 2 < b.length; i++) {
+          if (b[i] === 0xfd && b[i + 1] === 0x80 && b[i + 2] === 0x02) return false;
+        }
+        return validate(bytes);
+      };
+    });
+  }
   const requests = [];
   const errors = [];
   context.on('request', (r) => requests.push(r.url()));

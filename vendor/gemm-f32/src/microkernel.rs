@@ -512,6 +512,11 @@ pub mod simd128 {
         /// unrolled: V8 gives a wasm function 15 SIMD registers on x86-64, and gemm's generic
         /// kernel (accumulators behind a pointer, the loop unrolled twice, the tail in the same
         /// function) ran at about half the speed of this loop in Chromium.
+        ///
+        /// With the `relaxed-simd` feature each product and sum is one `f32x4.relaxed_madd`
+        /// (fused on x86-64 with FMA): V8 then issues one instruction instead of two per
+        /// product, and kernels on data in L1 ran ~25 % faster in Chromium 156.
+        #[cfg_attr(feature = "relaxed-simd", target_feature(enable = "relaxed-simd"))]
         #[inline(never)]
         unsafe fn sums<const MV: usize, const NR: usize>(
             k: usize,
@@ -529,7 +534,14 @@ pub mod simd128 {
                 for j in 0..NR {
                     let b = f32x4_splat(*rhs.offset(j as isize * rhs_cs));
                     for i in 0..MV {
-                        acc[j][i] = f32x4_add(acc[j][i], f32x4_mul(a[i], b));
+                        #[cfg(feature = "relaxed-simd")]
+                        {
+                            acc[j][i] = f32x4_relaxed_madd(a[i], b, acc[j][i]);
+                        }
+                        #[cfg(not(feature = "relaxed-simd"))]
+                        {
+                            acc[j][i] = f32x4_add(acc[j][i], f32x4_mul(a[i], b));
+                        }
                     }
                 }
                 lhs = lhs.offset(lhs_cs);

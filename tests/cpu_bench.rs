@@ -4,10 +4,11 @@
 //! prints its figures and checks only that they are positive.
 //!
 //! `CARGO_TARGET_DIR=$WASM_TARGET_DIR cargo test --release --target wasm32-unknown-unknown
-//! --test cpu_bench -- --nocapture` (scripts/cpu_bench.sh runs both).
+//! --test cpu_bench -- --nocapture`, with `--features relaxed-simd` for the worker Chromium runs
+//! (scripts/cpu_bench.sh alternates them with native).
 #![cfg(target_arch = "wasm32")]
 
-use cxr_lab::backend::cpu_device;
+use cxr_lab::backend::{cpu_device, cpu_path};
 use cxr_lab::train::bench::{run_case, standard_cases};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast as _, JsValue};
@@ -34,14 +35,9 @@ fn now() -> f64 {
 fn densenet_on_the_cpu_in_the_browser() {
     let reps = 3;
     let device = cpu_device();
-    let simd = if cfg!(target_feature = "simd128") {
-        "simd128"
-    } else {
-        "no simd128"
-    };
     for case in standard_cases() {
         let result = run_case(&device, &case, reps, &now);
-        console_log!("browser flex ({simd}, 1 thread): {}", result.line());
+        console_log!("browser {}: {}", cpu_path(), result.line());
         assert!(result.infer_images_per_s > 0.0 && result.train_images_per_s > 0.0);
     }
 }

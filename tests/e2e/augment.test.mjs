@@ -3,7 +3,7 @@
 // Keras call fills the controls.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, openPage as open } from './util.mjs';
+import { startServer, openPage as open, loadDemoWithPreview } from './util.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -15,10 +15,7 @@ const sources = (page) => page.locator('#preview figure.augmented img')
 test('the preview redraws on every change, and horizontal flip warns', async () => {
   const { page, errors, close } = await open(server.origin, { webgpu: false });
   try {
-    await page.locator('#backend[data-backend]').waitFor({ timeout: 60_000 });
-    await page.click('#demo-button');
-    await page.locator('#data-summary').waitFor({ timeout: 120_000 });
-    await page.locator('#preview').waitFor({ timeout: 30_000 });
+    await loadDemoWithPreview(page);
     assert.equal(await page.getAttribute('#preview', 'data-count'), '13');
     // The default is the article's "basic": normalisation only, so the grid is the image.
     assert.equal(await page.inputValue('#augment-preset'), 'basic');

@@ -6,7 +6,7 @@
 // typed batch.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, openPage as open } from './util.mjs';
+import { startServer, openPage as open, loadDemoWithPreview } from './util.mjs';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -24,10 +24,7 @@ const focusedId = (page) => page.evaluate(() => document.activeElement?.id);
 test('typed numbers survive renders until they are committed, and the run uses them', async () => {
   const { page, errors, close } = await open(server.origin, { webgpu: false });
   try {
-    await page.locator('#backend[data-backend]').waitFor({ timeout: 60_000 });
-    await page.click('#demo-button');
-    await page.locator('#data-summary').waitFor({ timeout: 120_000 });
-    await page.locator('#preview').waitFor({ timeout: 30_000 });
+    await loadDemoWithPreview(page);
     await page.selectOption('#train-side', '64');
     await page.fill('#train-epochs', '1');
     await page.press('#train-epochs', 'Tab');

@@ -56,6 +56,14 @@ export async function openPage(origin, { webgpu, relaxedSimd = true }) {
   return { page, requests, errors, close };
 }
 
+/** Waits for the worker to name its backend, loads the demo set and waits for its preview. */
+export async function loadDemoWithPreview(page) {
+  await page.locator('#backend[data-backend]').waitFor({ timeout: 60_000 });
+  await page.click('#demo-button');
+  await page.locator('#data-summary').waitFor({ timeout: 120_000 });
+  await page.locator('#preview').waitFor({ timeout: 30_000 });
+}
+
 /** Fails if a recorded request went to another origin than `origin`. */
 export function assertOnlyOwnOrigin(requests, origin) {
   assert.ok(requests.length > 0, 'no request was recorded');

@@ -75,7 +75,8 @@ impl BackendKind {
     }
 }
 
-/// How the CPU backend runs in this build. In the browser `flex` has one thread: threads would
+/// How the CPU backend runs in this build. In the browser it names the worker build, with or
+/// without relaxed SIMD (src/web/simd.rs), and `flex` has one thread: threads would
 /// need wasm `atomics` and a standard library rebuilt with them (nightly `-Z build-std`) plus a
 /// cross-origin isolated page; see the README. Natively it runs on rayon's global pool
 /// (burn-flex's `rayon` feature, see `Cargo.toml`): as many threads as cores, or
